@@ -1,0 +1,1 @@
+"""Ingest: sources of support items (mail, helpdesk tickets) and storing each item once."""

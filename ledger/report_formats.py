@@ -1,0 +1,131 @@
+"""The Support Tracking Report as text table, CSV, JSON and HTML.
+
+CSV cells that a spreadsheet would run as a formula are neutralised: mail subjects come from
+clients and strangers, and `=HYPERLINK(...)` in a subject must stay text when staff open the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from ledger.reports import Balance, ReportRow
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).with_name("templates")),
+    autoescape=select_autoescape(default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def spreadsheet_safe(value: object) -> object:
+    """Prefix text that starts like a formula with an apostrophe; numbers pass unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def hours(minutes: int) -> str:
+    """Minutes as h:mm, for people; the data stays in integer minutes."""
+    sign = "-" if minutes < 0 else ""
+    whole, rest = divmod(abs(minutes), 60)
+    return f"{sign}{whole}:{rest:02d}"
+
+
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, numeric: set[int] | None = None) -> str:
+    """A plain aligned table; numeric columns are right-aligned."""
+    numeric = numeric or set()
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for n, row in enumerate(cells):
+        padded = [c.rjust(widths[i]) if i in numeric else c.ljust(widths[i]) for i, c in enumerate(row)]
+        lines.append("  ".join(padded).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _label(row: ReportRow) -> str:
+    return "no charge" if row.free else row.category or row.kind
+
+
+def report_table(client_name: str, summary: Balance, rows: list[ReportRow]) -> str:
+    body = text_table(
+        ["Date", "Issue", "Channel", "Category", "Time", "PSP Balance"],
+        [(r.date.isoformat(), _shorten(r.issue, 48), r.channel or "", _label(r), r.minutes, r.balance) for r in rows],
+        numeric={4, 5},
+    )
+    return (
+        f"Support Tracking Report — {client_name}\n{body}\n\n"
+        f"Balance {summary.balance_minutes} min ({hours(summary.balance_minutes)}); "
+        f"pending review {summary.pending_minutes} min; held for project decisions {summary.held_minutes} min"
+    )
+
+
+def report_csv(rows: list[ReportRow]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["date", "issue", "channel", "category", "minutes", "balance", "note"])
+    for r in rows:
+        writer.writerow(
+            [
+                spreadsheet_safe(v)
+                for v in (
+                    r.date.isoformat(),
+                    r.issue,
+                    r.channel or "",
+                    r.category or r.kind,
+                    r.minutes,
+                    r.balance,
+                    r.note,
+                )
+            ]
+        )
+    return out.getvalue()
+
+
+def report_json(client_slug: str, summary: Balance, rows: list[ReportRow]) -> dict[str, Any]:
+    return {
+        "client": client_slug,
+        "plan": summary.plan,
+        "balance_minutes": summary.balance_minutes,
+        "pending_minutes": summary.pending_minutes,
+        "held_minutes": summary.held_minutes,
+        "rows": [
+            {
+                "date": r.date.isoformat(),
+                "issue": r.issue,
+                "channel": r.channel,
+                "category": r.category,
+                "kind": r.kind,
+                "minutes": r.minutes,
+                "balance": r.balance,
+                "note": r.note,
+            }
+            for r in rows
+        ],
+    }
+
+
+def report_html(client_name: str, summary: Balance, rows: list[ReportRow], generated_on: date) -> str:
+    return _templates.get_template("report.html").render(
+        client_name=client_name, summary=summary, rows=rows, generated_on=generated_on, hours=hours, label=_label
+    )
+
+
+def dumps(value: object) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)

@@ -1,0 +1,1 @@
+"""Notify: renewal notices and monthly statements by email."""

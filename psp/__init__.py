@@ -1,0 +1,1 @@
+"""PSP Ledger: the application shell (command line, configuration, database, demo)."""

@@ -1,0 +1,109 @@
+"""The `psp` command: thin commands over the domain packages.
+
+This module is the only place that exits. Any `PspError` (and any usage error) becomes one line
+on stderr, `error: …`, and a non-zero exit code; since each command's work runs in one
+transaction, a failed command has written nothing.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer._click import ClickException, Context  # Typer ships its own Click
+from typer.core import TyperGroup
+
+from psp.commands import clients, ledger_commands, proposals, setup
+from psp.commands.common import AppContext
+from psp.config import database_url, load_settings
+from psp.errors import PspError
+
+# Options that may appear anywhere on the line (`psp client list --db URL` as well as
+# `psp --db URL client list`): scripts written against the contract use both.
+_GLOBAL_OPTIONS = ("--db", "--config", "--actor")
+
+
+def hoist_global_options(args: Sequence[str]) -> list[str]:
+    """Move global options (and their values) to the front, where the root command parses them."""
+    front: list[str] = []
+    rest: list[str] = []
+    items = list(args)
+    i = 0
+    while i < len(items):
+        arg = items[i]
+        if arg == "--":
+            rest.extend(items[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in _GLOBAL_OPTIONS:
+            if "=" in arg:
+                front.append(arg)
+            else:
+                front.extend(items[i : i + 2])
+                i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+class PspGroup(TyperGroup):
+    """The root command: global options anywhere, and every error as one line."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except PspError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except typer.Abort:
+            typer.echo("error: aborted", err=True)
+            sys.exit(1)
+        except ClickException as exc:
+            typer.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+app = typer.Typer(
+    cls=PspGroup,
+    help="PSP Ledger: prepaid support time, from mail and tickets to the client's report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    db_url: Annotated[str | None, typer.Option("--db", help="Database URL (default sqlite:///psp.db).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Configuration file (default ./psp.toml).")] = None,
+    actor: Annotated[
+        str | None, typer.Option("--actor", envvar="PSP_ACTOR", help="Who is acting, for the audit trail.")
+    ] = None,
+) -> None:
+    settings = load_settings(config)
+    ctx.obj = AppContext(
+        settings=settings,
+        database_url=database_url(db_url, settings),
+        actor=actor or os.environ.get("USER") or getpass.getuser(),
+    )
+
+
+for _module in (setup, clients, proposals, ledger_commands):
+    _module.register(app)
+
+
+def main() -> None:
+    app()

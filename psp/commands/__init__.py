@@ -1,0 +1,1 @@
+"""The `psp` subcommands, one module per domain."""

@@ -1,0 +1,67 @@
+"""What every command shares: the application context and parsing of dates and output."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+
+import typer
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from psp import db
+from psp.config import Settings
+
+
+@dataclass
+class AppContext:
+    """What every command needs: settings, the database, who is acting."""
+
+    settings: Settings
+    database_url: str
+    actor: str
+    _engine: Engine | None = field(default=None, repr=False)
+
+    def engine(self, *, create: bool = False) -> Engine:
+        if self._engine is None:
+            self._engine = db.make_engine(self.database_url, must_exist=not create)
+            if not create:
+                db.require_current_schema(self._engine)
+        return self._engine
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with db.transaction(self.engine()) as session:
+            yield session
+
+    def today(self) -> date:
+        return datetime.now(self.settings.policy.zone).date()
+
+
+def context(ctx: typer.Context) -> AppContext:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, AppContext)
+    return obj
+
+
+def parse_day(text: str | None, what: str = "date") -> date | None:
+    """`2026-11-03` → date; anything else is a one-line error naming the value."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"bad {what} {text!r}: use YYYY-MM-DD") from None
+
+
+def noon_utc(day: date, settings: Settings) -> datetime:
+    """A day given on the command line, as a moment: local noon, so it stays that day in UTC."""
+    return datetime.combine(day, time(12), settings.policy.zone).astimezone(UTC)
+
+
+def print_json(value: object) -> None:
+    """With --json a command prints this and nothing else on stdout."""
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))

@@ -1,0 +1,59 @@
+"""`psp init` and `psp demo`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ledger.clients import get_client, list_clients
+from ledger.models import ProposalStatus
+from ledger.proposals import list_proposals
+from ledger.report_formats import report_table, text_table
+from ledger.reports import balance, ledger_lines, tracking_report
+from psp import db, demo
+from psp.commands.common import context
+
+
+def init(ctx: typer.Context) -> None:
+    """Create the database (or bring its schema up to date)."""
+    app = context(ctx)
+    engine = app.engine(create=True)
+    db.migrate(engine)
+    typer.echo(f"database ready: {engine.url.render_as_string(hide_password=True)}")
+
+
+def demo_command(
+    ctx: typer.Context,
+    folder: Annotated[Path, typer.Option("--dir", help="Folder for the demo database.")] = Path("psp-demo"),
+) -> None:
+    """Run the whole pipeline on bundled sample data in a fresh SQLite database, then print the reports."""
+    app = context(ctx)
+    engine = demo.create_demo_database(folder)
+    with db.transaction(engine) as session:
+        demo.populate(session, app.settings, app.today())
+    with db.transaction(engine) as session:
+        for summary in list_clients(session):
+            client = get_client(session, summary.slug)
+            typer.echo(
+                report_table(client.name, balance(session, client), tracking_report(ledger_lines(session, client)))
+            )
+            typer.echo()
+        pending = list_proposals(session, ProposalStatus.PENDING)
+    typer.echo("Waiting for review:")
+    typer.echo(
+        text_table(
+            ["Id", "Client", "Category", "Min", "Subject", "Explanation"],
+            [(p.id, p.client, p.category, p.minutes, p.subject, p.explanation) for p in pending],
+            numeric={0, 3},
+        )
+    )
+    url = f"sqlite:///{folder / 'psp.db'}"
+    typer.echo(f"\nDemo database: {url}\nTry: psp --db {url} report acme-shop --format html --out report.html")
+    engine.dispose()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("demo")(demo_command)

@@ -1,0 +1,175 @@
+"""Settings from `psp.toml`: every key has a default, unknown keys are errors.
+
+The file is optional: with none, the defaults below are the policy of the seed (six-hour blocks,
+75 % of contact time logged in 5-minute steps, a two-hour minimum for clients without a plan).
+Secrets never live in the file: it names the environment variable that holds each one.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from psp.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "psp.toml"
+DEFAULT_DATABASE_URL = "sqlite:///psp.db"
+DATABASE_URL_ENV = "PSP_DATABASE_URL"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The billing policy; every number the seed states is a setting here.
+
+    Attributes:
+      block_minutes: minutes credited by one PSP block.
+      logged_fraction: share of estimated contact time that is logged (the "generous" rule).
+      round_to_minutes: logged minutes are rounded down to this step.
+      min_billable_minutes: floor for a billable item, so a real request never logs 0.
+      nonplan_minimum_minutes: each request of a client without a plan costs at least this.
+      renewal_thresholds: balances (minutes) at which a renewal notice is sent.
+      timezone: the consultancy's zone; dates on reports and statements are taken in it.
+      currency: ISO code used to print non-plan amounts.
+    """
+
+    block_minutes: int = 360
+    logged_fraction: float = 0.75
+    round_to_minutes: int = 5
+    min_billable_minutes: int = 5
+    nonplan_minimum_minutes: int = 120
+    renewal_thresholds: tuple[int, ...] = (60,)
+    timezone: str = "Europe/London"
+    currency: str = "GBP"
+
+    @property
+    def fraction(self) -> Fraction:
+        """The logged fraction as an exact ratio, so minutes never suffer float rounding."""
+        return Fraction(str(self.logged_fraction))
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class Staff:
+    """Who counts as us: mail from these is our reply, not a client request."""
+
+    addresses: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Modules:
+    """The module catalogue: bugs in `ours` are free, trouble from `third_party` is billable."""
+
+    ours: tuple[str, ...] = ()
+    third_party: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Database:
+    """Where the ledger lives when neither `--db` nor PSP_DATABASE_URL says otherwise."""
+
+    url: str = DEFAULT_DATABASE_URL
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole configuration, as read from one file."""
+
+    policy: Policy = field(default_factory=Policy)
+    staff: Staff = field(default_factory=Staff)
+    modules: Modules = field(default_factory=Modules)
+    database: Database = field(default_factory=Database)
+    source: str = "defaults"
+
+
+def _section(cls: type[Any], name: str, raw: Any, source: str) -> Any:
+    """Build one section, rejecting unknown keys and values of the wrong type."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: [{name}] must be a table")
+    known = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise ConfigError(f"{source}: unknown key {key!r} in [{name}] (known: {', '.join(known)})")
+        default = known[key].default
+        if isinstance(default, tuple):
+            if not isinstance(value, list):
+                raise ConfigError(f"{source}: [{name}].{key} must be a list")
+            value = tuple(value)
+        elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        elif not isinstance(value, type(default)) or isinstance(value, bool) != isinstance(default, bool):
+            raise ConfigError(f"{source}: [{name}].{key} must be {type(default).__name__}, got {value!r}")
+        values[key] = value
+    return cls(**values)
+
+
+def _check_policy(policy: Policy, source: str) -> None:
+    if policy.block_minutes <= 0:
+        raise ConfigError(f"{source}: [policy].block_minutes must be positive")
+    if not 0 < policy.logged_fraction <= 1:
+        raise ConfigError(f"{source}: [policy].logged_fraction must be in (0, 1]")
+    if policy.round_to_minutes <= 0:
+        raise ConfigError(f"{source}: [policy].round_to_minutes must be positive")
+    if policy.min_billable_minutes < 0 or policy.nonplan_minimum_minutes < 0:
+        raise ConfigError(f"{source}: [policy] minimums cannot be negative")
+    if any(not isinstance(t, int) for t in policy.renewal_thresholds):
+        raise ConfigError(f"{source}: [policy].renewal_thresholds must be whole minutes")
+    try:
+        policy.zone  # noqa: B018 - resolving the zone is the check
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"{source}: [policy].timezone {policy.timezone!r} is not a known time zone") from exc
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "policy": Policy,
+    "staff": Staff,
+    "modules": Modules,
+    "database": Database,
+}
+# Sections owned by later parts of the product (mail, helpdesk, mailer); accepted, read there.
+_OTHER_SECTIONS = {"imap", "rt", "smtp", "web", "rules"}
+
+
+def parse_settings(text: str, source: str) -> Settings:
+    """Parse TOML text into settings; errors name the file and the key."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+    built: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name in _SECTIONS:
+            built[name] = _section(_SECTIONS[name], name, value, source)
+        elif name not in _OTHER_SECTIONS:
+            raise ConfigError(f"{source}: unknown section [{name}]")
+    settings = Settings(**built, source=source)
+    _check_policy(settings.policy, source)
+    return settings
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read the given file, else `psp.toml` in the current folder if present, else defaults."""
+    if path is None:
+        candidate = Path(DEFAULT_CONFIG_FILE)
+        if not candidate.exists():
+            return Settings()
+        path = candidate
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    return parse_settings(text, str(path))
+
+
+def database_url(cli_value: str | None, settings: Settings) -> str:
+    """`--db` wins, then PSP_DATABASE_URL, then `[database].url`, then `sqlite:///psp.db`."""
+    return cli_value or os.environ.get(DATABASE_URL_ENV) or settings.database.url

@@ -1,0 +1,17 @@
+"""Alembic environment: runs migrations on the engine that `psp.db.migrate` hands over."""
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import ledger.models  # noqa: F401 - registers the tables on SQLModel.metadata
+
+engine = context.config.attributes["engine"]
+with engine.connect() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=SQLModel.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+    connection.commit()
