@@ -59,6 +59,11 @@ def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def time_cell(row: ReportRow) -> str:
+    """Column C: minutes charged, or a credit marked as such (a block is not time used)."""
+    return f"{-row.minutes} cr" if row.minutes < 0 else str(row.minutes)
+
+
 def _label(row: ReportRow) -> str:
     return "no charge" if row.free else row.category or row.kind
 
@@ -66,7 +71,10 @@ def _label(row: ReportRow) -> str:
 def report_table(client_name: str, summary: Balance, rows: list[ReportRow]) -> str:
     body = text_table(
         ["Date", "Issue", "Channel", "Category", "Time", "PSP Balance"],
-        [(r.date.isoformat(), _shorten(r.issue, 48), r.channel or "", _label(r), r.minutes, r.balance) for r in rows],
+        [
+            (r.date.isoformat(), _shorten(r.issue, 48), r.channel or "", _label(r), time_cell(r), r.balance)
+            for r in rows
+        ],
         numeric={4, 5},
     )
     return (
@@ -123,7 +131,13 @@ def report_json(client_slug: str, summary: Balance, rows: list[ReportRow]) -> di
 
 def report_html(client_name: str, summary: Balance, rows: list[ReportRow], generated_on: date) -> str:
     return _templates.get_template("report.html").render(
-        client_name=client_name, summary=summary, rows=rows, generated_on=generated_on, hours=hours, label=_label
+        client_name=client_name,
+        summary=summary,
+        rows=rows,
+        generated_on=generated_on,
+        hours=hours,
+        label=_label,
+        time_cell=time_cell,
     )
 
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from typer._click import ClickException, Context  # Typer ships its own Click
+from typer._click.exceptions import NoArgsIsHelpError
 from typer.core import TyperGroup
 
 from psp.commands import clients, ledger_commands, proposals, setup
@@ -68,6 +69,9 @@ class PspGroup(TyperGroup):
         except typer.Abort:
             typer.echo("error: aborted", err=True)
             sys.exit(1)
+        except NoArgsIsHelpError as exc:  # `psp client` alone: the help, not an error line
+            exc.show()
+            sys.exit(exc.exit_code)
         except ClickException as exc:
             typer.echo(f"error: {exc.format_message()}", err=True)
             sys.exit(exc.exit_code)

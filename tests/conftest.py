@@ -1,0 +1,84 @@
+"""Shared fixtures: a clean, migrated database per test, on SQLite and on PostgreSQL.
+
+Every ledger test takes `engine` (or `db_url`) and so runs twice, once per backend. SQLite gets a
+copy of a migrated template file; PostgreSQL gets one migrated scratch database per test session,
+emptied (TRUNCATE … RESTART IDENTITY) before each test. Ledger triggers refuse DELETE, not
+TRUNCATE, so emptying stays possible while entries stay append-only for the code under test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel
+
+from psp import db
+from psp.config import Settings
+from tests.servers.postgres import postgres_url, scratch_database
+
+BACKENDS = ("sqlite", "postgres")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "psp.db"
+    engine = db.make_engine(f"sqlite:///{path}", must_exist=False)
+    db.migrate(engine)
+    engine.dispose()  # the last connection to close checkpoints the WAL into the file
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_test_url() -> str:
+    """One migrated scratch database for the whole run (per xdist worker, if any)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    url = scratch_database(postgres_url(), f"psp_test_{worker}")
+    engine = db.make_engine(url)
+    db.migrate(engine)
+    engine.dispose()
+    return url
+
+
+def _empty_postgres(url: str) -> None:
+    engine = sa.create_engine(db._normalise(url))
+    tables = ", ".join(t.name for t in SQLModel.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """URL of an empty, migrated database on the parametrised backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "psp.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_test_url")
+    _empty_postgres(url)
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = db.make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session whose transaction the test commits itself, like a command would."""
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings()
