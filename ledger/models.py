@@ -48,7 +48,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _utc_column(nullable: bool = False, **kwargs: Any) -> Any:
+def utc_column(nullable: bool = False, **kwargs: Any) -> Any:
     return Field(sa_column=sa.Column(UTCDateTime(), nullable=nullable, **kwargs))
 
 
@@ -109,7 +109,7 @@ class Client(SQLModel, table=True):
     name: str = Field(max_length=200)
     plan: str = Field(default=Plan.PSP.value, max_length=8)
     hourly_rate_cents: int = Field(default=0, description="rate for work outside a plan, minor units")
-    created_at: datetime = _utc_column(default=utcnow)
+    created_at: datetime = utc_column(default=utcnow)
 
 
 class ClientEmail(SQLModel, table=True):
@@ -143,7 +143,7 @@ class Block(SQLModel, table=True):
     minutes: int
     ref: str | None = Field(default=None, max_length=200)
     purchased_on: date
-    created_at: datetime = _utc_column(default=utcnow)
+    created_at: datetime = utc_column(default=utcnow)
 
 
 class SourceItem(SQLModel, table=True):
@@ -164,10 +164,10 @@ class SourceItem(SQLModel, table=True):
     subject: str = Field(max_length=998)
     excerpt: str = Field(default="", sa_type=sa.Text)
     sender: str | None = Field(default=None, max_length=320)
-    occurred_at: datetime = _utc_column()
+    occurred_at: datetime = utc_column()
     thread_key: str = Field(max_length=300, index=True)
     source_key: str = Field(unique=True, max_length=300)
-    created_at: datetime = _utc_column(default=utcnow)
+    created_at: datetime = utc_column(default=utcnow)
 
 
 class Project(SQLModel, table=True):
@@ -182,7 +182,7 @@ class Project(SQLModel, table=True):
     client_id: int = Field(foreign_key="client.id", index=True)
     name: str = Field(max_length=200)
     status: str = Field(default=ProjectStatus.PROPOSED.value, max_length=16)
-    created_at: datetime = _utc_column(default=utcnow)
+    created_at: datetime = utc_column(default=utcnow)
     decided_on: date | None = None
     decided_by: str | None = Field(default=None, max_length=320)
 
@@ -217,8 +217,8 @@ class Proposal(SQLModel, table=True):
     rule: str = Field(max_length=100)
     explanation: str = Field(sa_type=sa.Text)
     project_id: int | None = Field(default=None, foreign_key="project.id", index=True)
-    created_at: datetime = _utc_column(default=utcnow)
-    decided_at: datetime | None = _utc_column(nullable=True)
+    created_at: datetime = utc_column(default=utcnow)
+    decided_at: datetime | None = utc_column(nullable=True)
     decided_by: str | None = Field(default=None, max_length=320)
     decision_note: str | None = Field(default=None, sa_type=sa.Text)
     revision: int = 0
@@ -247,7 +247,7 @@ class LedgerEntry(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     client_id: int = Field(foreign_key="client.id")
     effective_on: date
-    posted_at: datetime = _utc_column(default=utcnow)
+    posted_at: datetime = utc_column(default=utcnow)
     kind: str = Field(max_length=16)
     category: str | None = Field(default=None, max_length=16)
     minutes: int
@@ -271,7 +271,7 @@ class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
 
     id: int | None = Field(default=None, primary_key=True)
-    at: datetime = _utc_column(default=utcnow)
+    at: datetime = utc_column(default=utcnow)
     actor: str = Field(max_length=320)
     action: str = Field(max_length=64)
     target: str = Field(max_length=100, index=True)
