@@ -41,12 +41,12 @@ class Balance:
         return self.balance_minutes - self.pending_minutes - self.held_minutes
 
 
-def balance(session: Session, client: Client) -> Balance:
-    posted = (
-        sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.minutes), 0))
-        .where(col(LedgerEntry.client_id) == client.id)
-        .scalar_subquery()
-    )
+def balance(session: Session, client: Client, as_of: date | None = None) -> Balance:
+    """Posted balance (at the end of `as_of`, if given) beside what waits now."""
+    posted_filter = [col(LedgerEntry.client_id) == client.id]
+    if as_of is not None:
+        posted_filter.append(col(LedgerEntry.effective_on) <= as_of)
+    posted = sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.minutes), 0)).where(*posted_filter).scalar_subquery()
 
     def waiting(status: ProposalStatus, categories: tuple[str, ...]) -> sa.ScalarSelect[int]:
         return (

@@ -103,6 +103,7 @@ def _root(
         database_url=database_url(db_url, settings),
         actor=actor or os.environ.get("USER") or getpass.getuser(),
     )
+    ctx.call_on_close(ctx.obj.close)
 
 
 for _module in (setup, clients, proposals, ledger_commands):

@@ -104,3 +104,9 @@ def test_json_and_html_and_table(session: Session, settings: Settings) -> None:
     assert table.splitlines()[3].split()[-2:] == ["cr", "360"]
     assert "no charge" in table.splitlines()[5]
     assert table.splitlines()[-1].startswith("Balance 270 min (4:30); pending review 25 min")
+
+
+def test_balance_as_of_a_date_matches_the_last_row_up_to_it(session: Session, settings: Settings) -> None:
+    acme = _month(session, settings)
+    assert balance(session, acme, as_of=date(2026, 10, 9)).balance_minutes == 285
+    assert balance(session, acme, as_of=date(2026, 9, 30)).balance_minutes == 0

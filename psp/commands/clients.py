@@ -86,7 +86,7 @@ def block_add(
 ) -> None:
     """Record a block purchase: credits the client's PSP balance."""
     app = context(ctx)
-    day = parse_day(on) or app.today()
+    day = parse_day(on, "--on date") or app.today()
     with app.transaction() as session:
         block, entry = buy_block(
             session,

@@ -32,6 +32,12 @@ class AppContext:
                 db.require_current_schema(self._engine)
         return self._engine
 
+    def close(self) -> None:
+        """Release the database connections (the root command calls this when it ends)."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         with db.transaction(self.engine()) as session:

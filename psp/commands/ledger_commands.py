@@ -103,7 +103,7 @@ def report_command(
     first, last = parse_day(start, "--from date"), parse_day(end, "--to date")
     with app.transaction() as session:
         found = get_client(session, client)
-        summary = balance(session, found)
+        summary = balance(session, found, as_of=last)
         rows = tracking_report(ledger_lines(session, found, first, last))
     if output_format is ReportFormat.JSON:
         text = dumps(report_json(found.slug, summary, rows))
@@ -161,11 +161,13 @@ def entries_reverse(
     ctx: typer.Context,
     entry_id: Annotated[int, typer.Argument(help="Entry to reverse.")],
     reason: Annotated[str, typer.Option("--reason", help="Why; kept on the reversal.")],
+    on: Annotated[str | None, typer.Option("--on", help="Date of the reversal YYYY-MM-DD (default today).")] = None,
 ) -> None:
     """Cancel an entry with an opposite one; its proposal goes back to review."""
     app = context(ctx)
+    day = parse_day(on, "--on date") or app.today()
     with app.transaction() as session:
-        reversal = reverse_entry(session, app.actor, entry_id, reason, app.today())
+        reversal = reverse_entry(session, app.actor, entry_id, reason, day)
     typer.echo(f"entry {reversal.id} reverses entry {entry_id} ({reversal.minutes:+d} min)")
 
 

@@ -29,7 +29,7 @@ def log(
 ) -> None:
     """Log phone, Skype or on-site time: creates a pending proposal like any other source."""
     app = context(ctx)
-    day = parse_day(on)
+    day = parse_day(on, "--on date")
     occurred_at = noon_utc(day, app.settings) if day else datetime.now(UTC)
     with app.transaction() as session:
         proposal = log_contact(
