@@ -507,10 +507,10 @@ BAD_INPUT = [
     pytest.param(("entries", "reverse", "3", "--reason", "x"), "already reversed by entry 4", id="reverse-twice"),
     pytest.param(("entries", "reverse", "4", "--reason", "x"), "entry 4 is itself a reversal", id="reverse-reversal"),
     pytest.param(("entries", "reverse", "99", "--reason", "x"), "no ledger entry 99", id="reverse-unknown"),
-    pytest.param(("block", "add", "acme-shop", "--on", "2026-13-45"), "bad date '2026-13-45'", id="date-13-45"),
+    pytest.param(("block", "add", "acme-shop", "--on", "2026-13-45"), "bad --on date '2026-13-45'", id="date-13-45"),
     pytest.param(
         ("log", "acme-shop", "--minutes", "10", "--channel", "phone", "--subject", "x", "--on", "yesterday"),
-        "bad date 'yesterday'",
+        "bad --on date 'yesterday'",
         id="date-yesterday",
     ),
     pytest.param(("report", "acme-shop", "--from", "03/11/2026"), "'03/11/2026'", id="date-from-us"),

@@ -12,6 +12,7 @@ import typer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from ledger.errors import InvalidInputError
 from psp import db
 from psp.config import Settings
 
@@ -60,7 +61,7 @@ def parse_day(text: str | None, what: str = "date") -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(f"bad {what} {text!r}: use YYYY-MM-DD") from None
+        raise InvalidInputError(f"bad {what} {text!r}: use YYYY-MM-DD") from None
 
 
 def noon_utc(day: date, settings: Settings) -> datetime:
