@@ -18,7 +18,7 @@ from ledger.errors import (
     InvalidInputError,
     NotFoundError,
 )
-from ledger.models import AuditEvent, Category, EntryKind, LedgerEntry, Plan, ProjectStatus, Proposal
+from ledger.models import AuditEvent, Category, Client, EntryKind, LedgerEntry, Plan, Project, ProjectStatus, Proposal
 from ledger.posting import approve, buy_block, decide_project, post_entry, reject, reverse_entry
 from ledger.projects import add_project
 from ledger.reports import balance
@@ -74,14 +74,22 @@ def test_approval_can_change_minutes_and_category(session: Session, settings: Se
     assert balance(session, acme).balance_minutes == -45
 
 
+def _approve_prep(
+    session: Session, settings: Settings, owner: Client, project: Project, minutes: tuple[int, ...]
+) -> None:
+    """Approve prep items `Spec N` for the project; while it is proposed, nothing is posted."""
+    for n in minutes:
+        p = builders.proposal(
+            session, owner, n, category=Category.PROJECT_PREP, subject=f"Spec {n}", project_id=project.id
+        )
+        entry = approve(session, STAFF, p.id or 0, settings.policy).entry
+        assert (entry is None) == (project.status == ProjectStatus.PROPOSED.value)
+
+
 def test_prep_is_held_then_waived_when_the_project_is_accepted(session: Session, settings: Settings) -> None:
     acme = builders.client(session)
     project = add_project(session, STAFF, acme, "B2B portal")
-    for minutes in (30, 45):
-        p = builders.proposal(
-            session, acme, minutes, category=Category.PROJECT_PREP, subject=f"Spec {minutes}", project_id=project.id
-        )
-        assert approve(session, STAFF, p.id or 0, settings.policy).entry is None
+    _approve_prep(session, settings, acme, project, (30, 45))
     session.commit()
     assert (balance(session, acme).balance_minutes, balance(session, acme).held_minutes) == (0, 75)
     decide_project(session, STAFF, project.id or 0, ProjectStatus.ACCEPTED, settings.policy, date(2026, 11, 20))
@@ -97,11 +105,7 @@ def test_prep_is_held_then_waived_when_the_project_is_accepted(session: Session,
 def test_declined_project_charges_all_prep_on_the_day_of_the_decision(session: Session, settings: Settings) -> None:
     acme = builders.client(session)
     project = add_project(session, STAFF, acme, "Subscriptions")
-    for minutes in (30, 45):
-        p = builders.proposal(
-            session, acme, minutes, category=Category.PROJECT_PREP, subject=f"Spec {minutes}", project_id=project.id
-        )
-        approve(session, STAFF, p.id or 0, settings.policy)
+    _approve_prep(session, settings, acme, project, (30, 45))
     decide_project(session, STAFF, project.id or 0, ProjectStatus.DECLINED, settings.policy, date(2026, 11, 20))
     late = builders.proposal(
         session, acme, 10, category=Category.PROJECT_PREP, subject="Late prep", project_id=project.id
@@ -121,11 +125,7 @@ def test_declined_prep_of_a_client_without_plan_is_one_request_with_the_minimum(
 ) -> None:
     bikes = builders.client(session, "Corner Bikes", Plan.NONE)
     project = add_project(session, STAFF, bikes, "Rentals")
-    for minutes in (30, 45):
-        p = builders.proposal(
-            session, bikes, minutes, category=Category.PROJECT_PREP, subject=f"Spec {minutes}", project_id=project.id
-        )
-        approve(session, STAFF, p.id or 0, settings.policy)
+    _approve_prep(session, settings, bikes, project, (30, 45))
     decide_project(session, STAFF, project.id or 0, ProjectStatus.DECLINED, settings.policy, date(2026, 11, 20))
     session.commit()
     assert balance(session, bikes).balance_minutes == -120
