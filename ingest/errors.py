@@ -14,3 +14,7 @@ class IngestError(PspError):
 
 class NotAnEmail(IngestError):  # noqa: N818 - the name the brief and the callers use
     """The bytes are not an RFC 5322 message; the message says why (quarantine the item with it)."""
+
+
+class QuarantineNotFoundError(IngestError):
+    """No quarantined message has the id staff gave."""

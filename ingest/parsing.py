@@ -22,6 +22,7 @@ short by a bad line, broken MIME boundaries all parse, with the problem listed i
 """
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -39,6 +40,11 @@ from mailparser.utils import get_addresses
 
 from ingest.errors import NotAnEmail
 from ingest.quoting import new_text
+
+# mail-parser logs a warning for every MIME part type it does not decode ("content 'report' not
+# handled") — ordinary for bounces and calendars, and we read those parts ourselves. Its real
+# failures reach us as exceptions.
+logging.getLogger("mailparser").setLevel(logging.ERROR)
 
 SYNTHETIC_ID_DOMAIN = "synthetic.psp.invalid"
 

@@ -73,6 +73,48 @@ class Modules:
 
 
 @dataclass(frozen=True)
+class Mail:
+    """Intake of support mail.
+
+    Attributes:
+      trusted_authserv_id: the Authentication-Results identifier of our own mail server; when
+        set, client mail is attributed automatically only on its DMARC (or aligned DKIM) pass.
+      thread_window_days: a message without reply headers joins a thread with the same subject
+        and participants only if that thread was active this recently.
+      batch_size: messages fetched and stored per transaction.
+      poll_seconds: pause between polls of a server without IDLE, and between RT syncs.
+      idle_seconds: how long one IMAP IDLE waits before it is renewed.
+    """
+
+    trusted_authserv_id: str = ""
+    thread_window_days: int = 30
+    batch_size: int = 200
+    poll_seconds: int = 60
+    idle_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class ImapAccount:
+    """One IMAP account (a `[[imap]]` table); the password is read from `password_env`.
+
+    `security` is `ssl` (implicit TLS), `starttls`, or `none` — plaintext only when written here.
+    `cafile` trusts a private certificate authority (a self-signed server certificate).
+    """
+
+    name: str = "support"
+    host: str = "127.0.0.1"
+    port: int = 993
+    user: str = ""
+    password_env: str = "PSP_IMAP_PASSWORD"
+    security: str = "ssl"
+    folders: tuple[str, ...] = ("INBOX", "Sent")
+    cafile: str = ""
+
+
+_SECURITY = ("ssl", "starttls", "none")
+
+
+@dataclass(frozen=True)
 class Database:
     """Where the ledger lives when neither `--db` nor PSP_DATABASE_URL says otherwise."""
 
@@ -87,6 +129,8 @@ class Settings:
     staff: Staff = field(default_factory=Staff)
     modules: Modules = field(default_factory=Modules)
     database: Database = field(default_factory=Database)
+    mail: Mail = field(default_factory=Mail)
+    imap: tuple[ImapAccount, ...] = ()
     source: str = "defaults"
 
 
@@ -134,9 +178,25 @@ _SECTIONS: dict[str, type[Any]] = {
     "staff": Staff,
     "modules": Modules,
     "database": Database,
+    "mail": Mail,
 }
-# Sections owned by later parts of the product (mail, helpdesk, mailer); accepted, read there.
-_OTHER_SECTIONS = {"imap", "rt", "smtp", "web", "rules"}
+# Sections owned by later parts of the product (helpdesk, mailer, web, rules); accepted, read there.
+_OTHER_SECTIONS = {"rt", "smtp", "web", "rules"}
+
+
+def _imap_accounts(raw: Any, source: str) -> tuple[ImapAccount, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{source}: write IMAP accounts as [[imap]] tables")
+    accounts = tuple(_section(ImapAccount, "imap", table, source) for table in raw)
+    names = [a.name for a in accounts]
+    for account in accounts:
+        if not account.user:
+            raise ConfigError(f"{source}: [[imap]] {account.name!r} needs a user")
+        if account.security not in _SECURITY:
+            raise ConfigError(f"{source}: [[imap]] {account.name!r} security must be one of {', '.join(_SECURITY)}")
+        if names.count(account.name) > 1:
+            raise ConfigError(f"{source}: two [[imap]] accounts are named {account.name!r}")
+    return accounts
 
 
 def parse_settings(text: str, source: str) -> Settings:
@@ -147,7 +207,9 @@ def parse_settings(text: str, source: str) -> Settings:
         raise ConfigError(f"{source}: {exc}") from exc
     built: dict[str, Any] = {}
     for name, value in raw.items():
-        if name in _SECTIONS:
+        if name == "imap":
+            built[name] = _imap_accounts(value, source)
+        elif name in _SECTIONS:
             built[name] = _section(_SECTIONS[name], name, value, source)
         elif name not in _OTHER_SECTIONS:
             raise ConfigError(f"{source}: unknown section [{name}]")

@@ -7,7 +7,7 @@ test of the whole ledger. The month is the last full calendar month before today
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -21,9 +21,16 @@ from ledger.projects import add_project
 from ledger.proposals import log_contact
 from psp import db
 from psp.commands.common import noon_utc
-from psp.config import Settings
+from psp.config import Settings, Staff
 
 STAFF = "anna@harbourcart.example"
+SAMPLE_MAILDIR = Path(__file__).with_name("sample_data") / "maildir"
+DEMO_STAFF = Staff(addresses=(STAFF,), domains=("harbourcart.example",))
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """The user's settings, with the demo consultancy's staff when none are configured."""
+    return settings if settings.staff.domains or settings.staff.addresses else replace(settings, staff=DEMO_STAFF)
 
 
 def demo_month(today: date) -> date:

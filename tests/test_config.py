@@ -64,3 +64,18 @@ def test_database_url_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(DATABASE_URL_ENV, "sqlite:///from-env.db")
     assert database_url(None, settings) == "sqlite:///from-env.db"
     assert database_url("sqlite:///from-flag.db", settings) == "sqlite:///from-flag.db"
+
+
+def test_imap_accounts_are_checked() -> None:
+    settings = parse_settings(
+        '[[imap]]\nname = "support"\nuser = "s@example.com"\nsecurity = "starttls"\nport = 143', "t"
+    )
+    assert [(a.name, a.port, a.security, a.folders) for a in settings.imap] == [
+        ("support", 143, "starttls", ("INBOX", "Sent"))
+    ]
+    with pytest.raises(ConfigError, match="security must be one of ssl, starttls, none"):
+        parse_settings('[[imap]]\nuser = "s@example.com"\nsecurity = "tls"', "t")
+    with pytest.raises(ConfigError, match="needs a user"):
+        parse_settings("[[imap]]\nhost = 'mail.example.com'", "t")
+    with pytest.raises(ConfigError, match="two \\[\\[imap\\]\\] accounts are named 'a'"):
+        parse_settings('[[imap]]\nname = "a"\nuser = "x"\n[[imap]]\nname = "a"\nuser = "y"', "t")

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ingest.intake import ingest_files
 from ledger.clients import get_client, list_clients
 from ledger.models import ProposalStatus
 from ledger.proposals import list_proposals
@@ -14,6 +15,7 @@ from ledger.report_formats import report_table, text_table
 from ledger.reports import balance, ledger_lines, tracking_report
 from psp import db, demo
 from psp.commands.common import context
+from psp.commands.intake import summary_line
 
 
 def init(ctx: typer.Context) -> None:
@@ -30,9 +32,12 @@ def demo_command(
 ) -> None:
     """Run the whole pipeline on bundled sample data in a fresh SQLite database, then print the reports."""
     app = context(ctx)
+    settings = demo.demo_settings(app.settings)
     engine = demo.create_demo_database(folder)
     with db.transaction(engine) as session:
-        demo.populate(session, app.settings, app.today())
+        demo.populate(session, settings, app.today())
+    mail = ingest_files(engine, settings, [demo.SAMPLE_MAILDIR])
+    typer.echo(f"Sample mailbox ingested: {summary_line(mail)}\n")
     with db.transaction(engine) as session:
         for summary in list_clients(session):
             client = get_client(session, summary.slug)

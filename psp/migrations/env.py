@@ -3,7 +3,8 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import ledger.models  # noqa: F401 - registers the tables on SQLModel.metadata
+import ingest.models  # noqa: F401 - registers the tables on SQLModel.metadata
+import ledger.models  # noqa: F401
 
 engine = context.config.attributes["engine"]
 with engine.connect() as connection:

@@ -1,0 +1,48 @@
+"""`psp ingest` and `psp quarantine` through the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from psp.cli import app
+
+LABELLED = Path(__file__).parent / "data" / "labelled"
+runner = CliRunner()
+
+
+def psp(db_url: str, *args: str) -> str:
+    result = runner.invoke(app, ["--db", db_url, *args])
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
+
+
+def test_ingest_prints_the_contract_summary_and_is_idempotent(db_url: str, tmp_path: Path) -> None:
+    files = [str(p) for p in sorted(LABELLED.glob("00*.eml"))]
+    first = json.loads(psp(db_url, "ingest", *files, "--json"))
+    assert first == {"read": 9, "stored": 9, "duplicate": 0, "ignored": 0, "quarantined": 0}
+    again = json.loads(psp(db_url, "ingest", *files, "--json"))
+    assert again == {"read": 9, "stored": 0, "duplicate": 9, "ignored": 0, "quarantined": 0}
+
+
+def test_quarantine_list_show_retry(db_url: str, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.eml"
+    junk.write_bytes(b"// not mail\n")
+    summary = json.loads(psp(db_url, "ingest", str(junk), "--json"))
+    assert summary["quarantined"] == 1
+    [row] = json.loads(psp(db_url, "quarantine", "list", "--json"))
+    assert (row["uid"], row["attempts"]) == ("junk.eml", 1)
+    shown = psp(db_url, "quarantine", "show", str(row["id"]))
+    assert "reason: the first line is not a header field" in shown
+    assert shown.rstrip().endswith("// not mail")
+    assert "still quarantined (attempt 2)" in psp(db_url, "quarantine", "retry", str(row["id"]))
+
+
+def test_missing_path_and_unknown_quarantine_id_are_one_line_errors(db_url: str) -> None:
+    result = runner.invoke(app, ["--db", db_url, "ingest", "/nonexistent/mail", "--json"])
+    assert (result.exit_code, result.stderr.strip()) == (1, "error: no such file or folder: /nonexistent/mail")
+    result = runner.invoke(app, ["--db", db_url, "quarantine", "show", "42"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: no quarantined message 42 (see `psp quarantine list`)"
