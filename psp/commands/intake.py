@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import signal
+import threading
 import zlib
 from dataclasses import asdict
 from pathlib import Path
@@ -10,9 +13,11 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
+from ingest.imap import ImapError, mailbox_health, poll_account
 from ingest.intake import ingest_files
 from ingest.quarantine import list_quarantine, retry_quarantined, show_quarantined
 from ingest.store import IntakeSummary
+from ingest.watch import watch
 from ledger.report_formats import text_table
 from psp.commands.common import context, print_json
 
@@ -44,6 +49,76 @@ def ingest(
         print_json(asdict(summary))
     else:
         typer.echo(summary_line(summary))
+
+
+def poll(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="Read each folder once and exit (the default).")] = False,
+    watch_mode: Annotated[
+        bool, typer.Option("--watch", help="Stay connected: IMAP IDLE, reconnect on failure.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Read the configured IMAP accounts ([[imap]] in psp.toml)."""
+    app = context(ctx)
+    if once and watch_mode:
+        raise typer.BadParameter("choose --once or --watch, not both")
+    if not app.settings.imap:
+        raise ImapError(f"no [[imap]] accounts in {app.settings.source}: nothing to poll")
+    engine = app.engine()
+
+    def log_batch(account: str, folder: str, batch: IntakeSummary) -> None:
+        typer.echo(f"{account}/{folder}: {summary_line(batch)}", err=True)
+
+    if watch_mode:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            watch(engine, app.settings, stop, log_batch)
+        except KeyboardInterrupt:
+            stop.set()
+        return
+    total, errors = IntakeSummary(), []
+    for account in app.settings.imap:
+        summary, failed = poll_account(engine, app.settings, account, None if as_json else log_batch)
+        total.add(summary)
+        errors.extend(failed)
+    if as_json:
+        print_json(asdict(total))
+    else:
+        typer.echo(summary_line(total))
+    if errors:
+        raise ImapError("; ".join(errors))
+
+
+def mailboxes(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Health of each polled folder: last success, counts, last error."""
+    with context(ctx).transaction() as session:
+        rows = mailbox_health(session)
+    if as_json:
+        print_json([asdict(r) for r in rows])
+        return
+    typer.echo(
+        text_table(
+            ["Account", "Folder", "UIDVALIDITY", "Last UID", "Stored", "Dup", "Quar", "Last success", "Last error"],
+            [
+                (
+                    r.account,
+                    r.folder,
+                    r.uidvalidity,
+                    r.last_uid,
+                    r.stored,
+                    r.duplicates,
+                    r.quarantined,
+                    (r.last_success_at or "never")[:19],
+                    (r.last_error or "")[:60],
+                )
+                for r in rows
+            ],
+            numeric={2, 3, 4, 5, 6},
+        )
+    )
 
 
 @quarantine_app.command("list")
@@ -87,4 +162,6 @@ def quarantine_retry(ctx: typer.Context, quarantine_id: int) -> None:
 
 def register(app: typer.Typer) -> None:
     app.command("ingest")(ingest)
+    app.command("poll")(poll)
+    app.command("mailboxes")(mailboxes)
     app.add_typer(quarantine_app, name="quarantine")
