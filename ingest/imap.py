@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -223,15 +223,21 @@ def poll_account(
         for folder in account.folders:
             record_error(engine, account.name, folder, str(exc))
         return total, [str(exc)]
+
+    def counted(account_name: str, folder: str, summary: IntakeSummary) -> None:
+        total.add(summary)  # committed batches count even when a later one fails
+        if on_batch is not None:
+            on_batch(account_name, folder, summary)
+
     try:
         for folder in account.folders:
             try:
-                total.add(poll_folder(engine, settings, account, client, folder, on_batch))
+                poll_folder(engine, settings, account, client, folder, counted)
             except (*CONNECTION_ERRORS, ImapError) as exc:
                 message = f"{account.name}/{folder}: {exc}"
                 record_error(engine, account.name, folder, message)
                 errors.append(message)
-                if isinstance(exc, OSError):
+                if isinstance(exc, (OSError, IMAPClientAbortError)):
                     break  # the connection is gone; the next poll reconnects
     finally:
         try:

@@ -20,7 +20,7 @@ from psp.config import ImapAccount, Settings
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 300
-IDLE_CHECK_SECONDS = 5  # how often an IDLE wait looks at the stop flag
+IDLE_CHECK_SECONDS = 1  # how often an IDLE wait looks at the stop flag
 
 
 def wait_for_news(client: IMAPClient, folder: str, settings: Settings, stop: threading.Event) -> None:
