@@ -9,8 +9,9 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from ledger import audit
-from ledger.errors import InvalidInputError, NotFoundError
-from ledger.models import Category, Channel, Client, Project, Proposal, ProposalStatus, SourceItem
+from ledger.clients import normalise_address
+from ledger.errors import AlreadyDecidedError, AlreadyExistsError, InvalidInputError, NotFoundError
+from ledger.models import Category, Channel, Client, ClientEmail, Project, Proposal, ProposalStatus, SourceItem
 from ledger.policy import generous_minutes
 from psp.config import Policy
 
@@ -160,3 +161,32 @@ def list_proposals(
         )
         for p, item, slug in session.exec(query).all()
     ]
+
+
+def assign_client(session: Session, actor: str, proposal_id: int, client: Client, *, remember: bool) -> Proposal:
+    """Attach an unmatched (or unverified) item to a client; `remember` teaches its sender address.
+
+    Only the item's own proposal changes; a decided proposal keeps its client, as its entry does.
+    """
+    proposal = session.get(Proposal, proposal_id)
+    if proposal is None:
+        raise NotFoundError(f"no proposal {proposal_id}")
+    if proposal.status != ProposalStatus.PENDING.value:
+        raise AlreadyDecidedError(f"proposal {proposal_id} is already {proposal.status}: its client cannot change")
+    item = session.get(SourceItem, proposal.source_item_id)
+    assert item is not None
+    proposal.client_id = item.client_id = client.id
+    session.add_all([proposal, item])
+    learned = None
+    if remember and item.sender:
+        learned = normalise_address(item.sender)
+        owner = session.exec(select(ClientEmail).where(ClientEmail.address == learned)).first()
+        if owner is not None and owner.client_id != client.id:
+            raise AlreadyExistsError(f"address {learned} already belongs to another client")
+        if owner is None:
+            assert client.id is not None
+            session.add(ClientEmail(client_id=client.id, address=learned))
+    audit.record(
+        session, actor, "proposal.assign", f"proposal:{proposal_id}", client=client.slug, learned_address=learned
+    )
+    return proposal

@@ -46,3 +46,25 @@ def test_missing_path_and_unknown_quarantine_id_are_one_line_errors(db_url: str)
     result = runner.invoke(app, ["--db", db_url, "quarantine", "show", "42"])
     assert result.exit_code == 1
     assert result.stderr.strip() == "error: no quarantined message 42 (see `psp quarantine list`)"
+
+
+def test_assigning_an_unmatched_sender_can_teach_the_address(db_url: str, tmp_path: Path) -> None:
+    psp(db_url, "client", "add", "Nordic Knits", "--plan", "none")
+    first, second = tmp_path / "1.eml", tmp_path / "2.eml"
+    for path, n in ((first, 1), (second, 2)):
+        path.write_text(
+            f"From: Lars <lars@nordicknits.example>\nTo: support@harbourcart.example\nSubject: Question {n}\n"
+            f"Date: Mon, 2 Mar 2026 10:0{n}:00 +0000\nMessage-ID: <q{n}@nordicknits.example>\n\nHello {n}\n"
+        )
+    psp(db_url, "ingest", str(first))
+    [pending] = json.loads(psp(db_url, "proposals", "list", "--json"))
+    assert (pending["client"], pending["category"]) == (None, "pre-sales")
+    assert "remembered" in psp(db_url, "proposals", "assign", str(pending["id"]), "nordic-knits", "--remember")
+    psp(db_url, "ingest", str(second))
+    proposals = json.loads(psp(db_url, "proposals", "list", "--json"))
+    assert [(p["subject"], p["client"], p["category"]) for p in proposals] == [
+        ("Question 1", "nordic-knits", "pre-sales"),
+        ("Question 2", "nordic-knits", "billable"),
+    ]
+    [client] = json.loads(psp(db_url, "client", "list", "--json"))
+    assert client["emails"] == ["lars@nordicknits.example"]

@@ -10,7 +10,7 @@ import typer
 from ledger.clients import get_client
 from ledger.models import Category, Channel, ProposalStatus
 from ledger.posting import approve, reject
-from ledger.proposals import list_proposals, log_contact
+from ledger.proposals import assign_client, list_proposals, log_contact
 from ledger.report_formats import text_table
 from psp.commands.common import context, noon_utc, parse_day, print_json
 
@@ -144,6 +144,20 @@ def proposals_reject(
         for i in ids:
             reject(session, app.actor, i, reason)
     typer.echo(f"rejected {', '.join(map(str, ids))}")
+
+
+@proposals_app.command("assign")
+def proposals_assign(
+    ctx: typer.Context,
+    proposal_id: Annotated[int, typer.Argument(help="Proposal of an unmatched or unverified sender.")],
+    client: Annotated[str, typer.Argument(help="Client slug.")],
+    remember: Annotated[bool, typer.Option("--remember", help="Add the sender's address to the client.")] = False,
+) -> None:
+    """Attach an item to a client (e.g. mail from an address we did not know yet)."""
+    app = context(ctx)
+    with app.transaction() as session:
+        assign_client(session, app.actor, proposal_id, get_client(session, client), remember=remember)
+    typer.echo(f"proposal {proposal_id} assigned to {client}" + (" (address remembered)" if remember else ""))
 
 
 def register(app: typer.Typer) -> None:
