@@ -31,6 +31,7 @@ from sqlmodel import Session, select
 from ingest.errors import IngestError
 from ingest.files import Location, RawMessage
 from ingest.models import MailboxState
+from ingest.parallel import BatchParser, Parsed
 from ingest.store import BatchStore, IntakeSummary
 from psp import db
 from psp.config import ImapAccount, Settings
@@ -156,8 +157,10 @@ def poll_folder(
     client: IMAPClient,
     folder: str,
     on_batch: BatchLog | None = None,
+    parser: BatchParser | None = None,
 ) -> IntakeSummary:
     """Store every message of `folder` above the stored UID, batch by batch."""
+    parser = parser or BatchParser(workers=1)
     total = IntakeSummary()
     with folder_lock(engine, account.name, folder) as mine:
         if not mine:
@@ -168,9 +171,11 @@ def poll_folder(
         start = _begin(engine, account.name, folder, uidvalidity)
         uidnext = selected.get(b"UIDNEXT")
         if uidnext is not None and int(uidnext) <= start.last_uid + 1:
-            _store_batch(engine, settings, account.name, folder, uidvalidity, start.last_uid, [])
+            _store_batch(engine, settings, account.name, folder, uidvalidity, start.last_uid, [], list)
             return total  # nothing new: an idle poll costs one SELECT and one state update
         uids = sorted(u for u in client.search(["UID", f"{start.last_uid + 1}:*"]) if u > start.last_uid)
+        # A pipeline: while workers parse batch k, batch k+1 is fetched, then batch k is stored.
+        waiting: tuple[int, list[RawMessage], Callable[[], Parsed]] | None = None
         for offset in range(0, len(uids), settings.mail.batch_size):
             chunk = uids[offset : offset + settings.mail.batch_size]
             fetched = client.fetch(chunk, ["BODY.PEEK[]"])
@@ -179,10 +184,12 @@ def poll_folder(
                 for uid in chunk
                 if uid in fetched  # a message expunged meanwhile is simply gone
             ]
-            summary = _store_batch(engine, settings, account.name, folder, uidvalidity, chunk[-1], batch)
-            total.add(summary)
-            if on_batch is not None:
-                on_batch(account.name, folder, summary)
+            current = (chunk[-1], batch, parser.submit([m.raw for m in batch]))
+            if waiting is not None:
+                total.add(_store_batch(engine, settings, account.name, folder, uidvalidity, *waiting, on_batch))
+            waiting = current
+        if waiting is not None:
+            total.add(_store_batch(engine, settings, account.name, folder, uidvalidity, *waiting, on_batch))
     return total
 
 
@@ -194,14 +201,22 @@ def _store_batch(
     uidvalidity: int,
     highest_uid: int,
     batch: list[RawMessage],
+    parsed: Callable[[], Parsed],
+    on_batch: BatchLog | None = None,
 ) -> IntakeSummary:
     """Store a batch and advance the folder's state in one transaction."""
+    results = parsed()
     with db.transaction(engine) as session:
         state = _state(session, account, folder)
         if state.uidvalidity != uidvalidity:
             raise ImapError(f"{account}/{folder}: UIDVALIDITY changed during the poll; poll again")
-        fresh = [m for m in batch if int(m.location.uid) > state.last_uid]  # another poller was quicker
-        summary = BatchStore(session, settings).store(fresh) if fresh else IntakeSummary()
+        # Another poller may have been quicker with part of this range.
+        fresh = [(m, p) for m, p in zip(batch, results, strict=True) if int(m.location.uid) > state.last_uid]
+        summary = (
+            BatchStore(session, settings).store_parsed([m for m, _ in fresh], [p for _, p in fresh])
+            if fresh
+            else IntakeSummary()
+        )
         state.last_uid = max(state.last_uid, highest_uid)
         state.stored += summary.stored + summary.ignored
         state.duplicates += summary.duplicate
@@ -209,6 +224,8 @@ def _store_batch(
         state.last_success_at = datetime.now(UTC)
         state.last_error = None
         session.add(state)
+    if on_batch is not None and batch:
+        on_batch(account, folder, summary)
     return summary
 
 
@@ -230,15 +247,16 @@ def poll_account(
             on_batch(account_name, folder, summary)
 
     try:
-        for folder in account.folders:
-            try:
-                poll_folder(engine, settings, account, client, folder, counted)
-            except (*CONNECTION_ERRORS, ImapError) as exc:
-                message = f"{account.name}/{folder}: {exc}"
-                record_error(engine, account.name, folder, message)
-                errors.append(message)
-                if isinstance(exc, (OSError, IMAPClientAbortError)):
-                    break  # the connection is gone; the next poll reconnects
+        with BatchParser(settings.mail.parse_workers or None) as parser:
+            for folder in account.folders:
+                try:
+                    poll_folder(engine, settings, account, client, folder, counted, parser)
+                except (*CONNECTION_ERRORS, ImapError) as exc:
+                    message = f"{account.name}/{folder}: {exc}"
+                    record_error(engine, account.name, folder, message)
+                    errors.append(message)
+                    if isinstance(exc, (OSError, IMAPClientAbortError)):
+                        break  # the connection is gone; the next poll reconnects
     finally:
         try:
             client.logout()

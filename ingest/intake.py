@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from ingest.files import RawMessage, read_paths
+from ingest.parallel import BatchParser, Parsed
 from ingest.store import BatchStore, IntakeSummary
 from psp import db
 from psp.config import Settings
@@ -25,12 +26,26 @@ def batches(messages: Iterable[RawMessage], size: int) -> Iterator[list[RawMessa
 def ingest_files(
     engine: Engine, settings: Settings, paths: Sequence[Path], progress: Progress | None = None
 ) -> IntakeSummary:
-    """Import .eml files, Maildirs and mbox files; a re-import stores nothing twice."""
+    """Import .eml files, Maildirs and mbox files; a re-import stores nothing twice.
+
+    Workers parse batch k+1 while batch k is stored.
+    """
     total = IntakeSummary()
-    for batch in batches(read_paths(paths), settings.mail.batch_size):
+
+    def store(batch: list[RawMessage], parsed: Callable[[], Parsed]) -> None:
         with db.transaction(engine) as session:
-            summary = BatchStore(session, settings).store(batch)
+            summary = BatchStore(session, settings).store_parsed(batch, parsed())
         total.add(summary)
         if progress is not None:
             progress(summary)
+
+    with BatchParser(settings.mail.parse_workers or None) as parser:
+        waiting: tuple[list[RawMessage], Callable[[], Parsed]] | None = None
+        for batch in batches(read_paths(paths), settings.mail.batch_size):
+            current = (batch, parser.submit([m.raw for m in batch]))
+            if waiting is not None:
+                store(*waiting)
+            waiting = current
+        if waiting is not None:
+            store(*waiting)
     return total

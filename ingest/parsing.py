@@ -21,11 +21,13 @@ Anything else is a message, however broken: a missing From, Date or Message-ID, 
 short by a bad line, broken MIME boundaries all parse, with the problem listed in `defects`.
 """
 
+from __future__ import annotations
+
 import hashlib
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from email.errors import HeaderParseError
 from email.header import Header, decode_header
@@ -33,6 +35,7 @@ from email.message import Message
 from email.utils import collapse_rfc2231_value, parsedate_to_datetime
 from html.parser import HTMLParser
 from types import MappingProxyType
+from typing import Any
 
 import mailparser
 from mailparser.exceptions import MailParserError
@@ -172,10 +175,20 @@ class ParsedEmail:
     content_hash: str
     size: int
 
+    def __reduce__(self) -> tuple[Callable[[dict[str, object]], ParsedEmail], tuple[dict[str, object]]]:
+        """Picklable (the read-only header view is not), so worker processes can parse for us."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["headers"] = dict(self.headers)
+        return _rebuild, (values,)
+
     def header(self, name: str) -> str | None:
         """The first value of header `name` (any case), or None when the message has none."""
         values = self.headers.get(name.lower())
         return values[0] if values else None
+
+
+def _rebuild(values: dict[str, Any]) -> ParsedEmail:
+    return ParsedEmail(**{**values, "headers": MappingProxyType(values["headers"])})
 
 
 def parse_message(raw: bytes) -> ParsedEmail:

@@ -16,6 +16,7 @@ from imapclient import IMAPClient
 from sqlalchemy.engine import Engine
 
 from ingest.imap import CONNECTION_ERRORS, BatchLog, ImapError, connect, poll_folder, record_error
+from ingest.parallel import BatchParser
 from psp.config import ImapAccount, Settings
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,18 @@ def wait_for_news(client: IMAPClient, folder: str, settings: Settings, stop: thr
 def watch_account(
     engine: Engine, settings: Settings, account: ImapAccount, stop: threading.Event, on_batch: BatchLog
 ) -> None:
+    with BatchParser(settings.mail.parse_workers or None) as parser:
+        _watch(engine, settings, account, stop, on_batch, parser)
+
+
+def _watch(
+    engine: Engine,
+    settings: Settings,
+    account: ImapAccount,
+    stop: threading.Event,
+    on_batch: BatchLog,
+    parser: BatchParser,
+) -> None:
     backoff = 1
     while not stop.is_set():
         folder = account.folders[0]
@@ -51,7 +64,7 @@ def watch_account(
                 backoff = 1
                 while not stop.is_set():
                     for folder in account.folders:
-                        poll_folder(engine, settings, account, client, folder, on_batch)
+                        poll_folder(engine, settings, account, client, folder, on_batch, parser)
                     wait_for_news(client, account.folders[0], settings, stop)
             finally:
                 try:

@@ -84,6 +84,7 @@ class Mail:
       batch_size: messages fetched and stored per transaction.
       poll_seconds: pause between polls of a server without IDLE, and between RT syncs.
       idle_seconds: how long one IMAP IDLE waits before it is renewed.
+      parse_workers: processes that parse mail in parallel; 0 means one per core, 1 parses in-process.
     """
 
     trusted_authserv_id: str = ""
@@ -91,6 +92,7 @@ class Mail:
     batch_size: int = 200
     poll_seconds: int = 60
     idle_seconds: int = 300
+    parse_workers: int = 0
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,86 @@
+"""Parsing on every core: mail-parser is the slowest step of intake, and it is pure.
+
+`BatchParser.submit` hands a batch's raw messages to worker processes and returns at once, so the
+caller can fetch the next batch (network) and store the previous one (database) while the workers
+parse. Small batches, and machines with one core, are parsed in-process: starting workers costs
+more than it saves there.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.context import BaseContext
+from types import TracebackType
+
+from ingest.errors import NotAnEmail
+from ingest.parsing import ParsedEmail
+from ingest.store import parse_or_refusal
+
+Parsed = list[ParsedEmail | NotAnEmail]
+# Below this many messages in a batch, parsing in-process beats shipping bytes to workers.
+MIN_PARALLEL_BATCH = 32
+CHUNK = 16
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent() -> None:
+    """Worker initialiser: on Linux, be killed when the poller dies.
+
+    A forked worker holds copies of the poller's sockets; if it outlived a poller that was
+    killed, the poller's PostgreSQL session — and the folder lock it holds — would stay open.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:  # the parent died before we could ask
+            os._exit(1)
+
+
+def _parse_all(raws: Sequence[bytes]) -> Parsed:
+    return [parse_or_refusal(raw) for raw in raws]
+
+
+class BatchParser:
+    """A pool of parsing processes, started on first use and stopped on exit."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers if workers is not None else (os.cpu_count() or 1)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> BatchParser:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def submit(self, raws: Sequence[bytes]) -> Callable[[], Parsed]:
+        """Start parsing; call the result to wait for the parsed batch, in order."""
+        if self.workers <= 1 or len(raws) < MIN_PARALLEL_BATCH:
+            parsed = _parse_all(raws)
+            return lambda: parsed
+        if self._pool is None:
+            # Forking is cheapest, but unsafe in a process that runs threads (watch mode): there
+            # a fork server starts the workers instead.
+            context: BaseContext
+            if threading.active_count() > 1:
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(["ingest.parsing"])
+            else:
+                context = multiprocessing.get_context("fork")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_die_with_parent)
+        futures: list[Future[Parsed]] = [
+            self._pool.submit(_parse_all, raws[i : i + CHUNK]) for i in range(0, len(raws), CHUNK)
+        ]
+        return lambda: [parsed for future in futures for parsed in future.result()]
