@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
@@ -12,8 +11,7 @@ from ledger.clients import add_client, get_client, list_clients
 from ledger.errors import InvalidInputError
 from ledger.models import Plan
 from ledger.posting import buy_block
-from ledger.report_formats import text_table
-from psp.commands.common import context, parse_day, print_json
+from psp.commands.common import context, parse_day, print_listing
 
 client_app = typer.Typer(help="Clients, their contact addresses and mail domains.", no_args_is_help=True)
 block_app = typer.Typer(help="PSP blocks bought by clients.", no_args_is_help=True)
@@ -64,15 +62,12 @@ def client_list(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--jso
     """List clients with their balances."""
     with context(ctx).transaction() as session:
         clients = list_clients(session)
-    if as_json:
-        print_json([asdict(c) for c in clients])
-        return
-    typer.echo(
-        text_table(
-            ["Slug", "Name", "Plan", "Balance", "Emails", "Domains"],
-            [(c.slug, c.name, c.plan, c.balance_minutes, ", ".join(c.emails), ", ".join(c.domains)) for c in clients],
-            numeric={3},
-        )
+    print_listing(
+        clients,
+        as_json,
+        ["Slug", "Name", "Plan", "Balance", "Emails", "Domains"],
+        lambda c: (c.slug, c.name, c.plan, c.balance_minutes, ", ".join(c.emails), ", ".join(c.domains)),
+        numeric={3},
     )
 
 

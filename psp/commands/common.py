@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time
+from typing import Any
 
 import typer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from ledger.errors import InvalidInputError
+from ledger.report_formats import text_table
 from psp import db
 from psp.config import Settings
 
@@ -67,6 +69,20 @@ def parse_day(text: str | None, what: str = "date") -> date | None:
 def noon_utc(day: date, settings: Settings) -> datetime:
     """A day given on the command line, as a moment: local noon, so it stays that day in UTC."""
     return datetime.combine(day, time(12), settings.policy.zone).astimezone(UTC)
+
+
+def print_listing(
+    rows: Sequence[Any],
+    as_json: bool,
+    headers: Sequence[str],
+    cells: Callable[[Any], Sequence[object]],
+    numeric: set[int] | None = None,
+) -> None:
+    """A listing command's output: the rows' fields as JSON, or the chosen cells as a table."""
+    if as_json:
+        print_json([asdict(row) for row in rows])
+    else:
+        typer.echo(text_table(headers, [cells(row) for row in rows], numeric=numeric))
 
 
 def print_json(value: object) -> None:

@@ -18,8 +18,7 @@ from ingest.intake import ingest_files
 from ingest.quarantine import list_quarantine, retry_quarantined, show_quarantined
 from ingest.store import IntakeSummary
 from ingest.watch import watch
-from ledger.report_formats import text_table
-from psp.commands.common import context, print_json
+from psp.commands.common import context, print_json, print_listing
 
 quarantine_app = typer.Typer(help="Messages that could not be parsed or stored.", no_args_is_help=True)
 
@@ -96,28 +95,22 @@ def mailboxes(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json"
     """Health of each polled folder: last success, counts, last error."""
     with context(ctx).transaction() as session:
         rows = mailbox_health(session)
-    if as_json:
-        print_json([asdict(r) for r in rows])
-        return
-    typer.echo(
-        text_table(
-            ["Account", "Folder", "UIDVALIDITY", "Last UID", "Stored", "Dup", "Quar", "Last success", "Last error"],
-            [
-                (
-                    r.account,
-                    r.folder,
-                    r.uidvalidity,
-                    r.last_uid,
-                    r.stored,
-                    r.duplicates,
-                    r.quarantined,
-                    (r.last_success_at or "never")[:19],
-                    (r.last_error or "")[:60],
-                )
-                for r in rows
-            ],
-            numeric={2, 3, 4, 5, 6},
-        )
+    print_listing(
+        rows,
+        as_json,
+        ["Account", "Folder", "UIDVALIDITY", "Last UID", "Stored", "Dup", "Quar", "Last success", "Last error"],
+        lambda r: (
+            r.account,
+            r.folder,
+            r.uidvalidity,
+            r.last_uid,
+            r.stored,
+            r.duplicates,
+            r.quarantined,
+            (r.last_success_at or "never")[:19],
+            (r.last_error or "")[:60],
+        ),
+        numeric={2, 3, 4, 5, 6},
     )
 
 
@@ -126,18 +119,12 @@ def quarantine_list(ctx: typer.Context, as_json: Annotated[bool, typer.Option("-
     """Quarantined messages, newest first, with the reason."""
     with context(ctx).transaction() as session:
         rows = list_quarantine(session)
-    if as_json:
-        print_json([asdict(r) for r in rows])
-        return
-    typer.echo(
-        text_table(
-            ["Id", "When", "Source", "Folder", "Uid", "Size", "Tries", "Reason"],
-            [
-                (r.id, r.created_at[:16], r.source, r.folder[-30:], r.uid, r.size, r.attempts, r.reason[:60])
-                for r in rows
-            ],
-            numeric={0, 5, 6},
-        )
+    print_listing(
+        rows,
+        as_json,
+        ["Id", "When", "Source", "Folder", "Uid", "Size", "Tries", "Reason"],
+        lambda r: (r.id, r.created_at[:16], r.source, r.folder[-30:], r.uid, r.size, r.attempts, r.reason[:60]),
+        numeric={0, 5, 6},
     )
 
 

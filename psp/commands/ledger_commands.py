@@ -15,7 +15,7 @@ from ledger.posting import decide_project, reverse_entry
 from ledger.projects import add_project, list_projects
 from ledger.report_formats import dumps, report_csv, report_html, report_json, report_table, text_table
 from ledger.reports import balance, ledger_lines, tracking_report
-from psp.commands.common import context, parse_day, print_json
+from psp.commands.common import context, parse_day, print_json, print_listing
 
 project_app = typer.Typer(help="Projects whose prep time waits for the client's decision.", no_args_is_help=True)
 entries_app = typer.Typer(help="The append-only ledger entries.", no_args_is_help=True)
@@ -46,10 +46,7 @@ def project_list(
     """List projects and their status."""
     with context(ctx).transaction() as session:
         rows = list_projects(session, get_client(session, client) if client else None)
-    if as_json:
-        print_json([asdict(r) for r in rows])
-        return
-    typer.echo(text_table(["Id", "Client", "Name", "Status", "Decided"], [tuple(asdict(r).values()) for r in rows]))
+    print_listing(rows, as_json, ["Id", "Client", "Name", "Status", "Decided"], lambda r: tuple(asdict(r).values()))
 
 
 def _decide(ctx: typer.Context, project_id: int, status: ProjectStatus) -> None:
