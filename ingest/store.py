@@ -138,6 +138,13 @@ class BatchStore:
             key = subject_key(result.subject, _participant(result, who, self.directory))
             incoming.append(_Incoming(message, result, who, key, noise_reason(result)))
         index = self._index(messages, [i for i in incoming if isinstance(i, _Incoming)])
+        # Any message may end in quarantine (unparseable, or refused by the database): know which are there.
+        digests = [i.parsed.content_hash if isinstance(i, _Incoming) else content_hash(i[0].raw) for i in incoming]
+        index.quarantined = set(
+            self.session.exec(
+                select(QuarantinedMessage.content_hash).where(col(QuarantinedMessage.content_hash).in_(digests))
+            ).all()
+        )
         for item in incoming:
             if isinstance(item, tuple):
                 self._quarantine(item[0], str(item[1]), index, summary)
@@ -282,11 +289,7 @@ class BatchStore:
         if digest in index.quarantined:
             summary.duplicate += 1
             return
-        known = self.session.exec(select(QuarantinedMessage).where(QuarantinedMessage.content_hash == digest)).first()
         index.quarantined.add(digest)
-        if known is not None:
-            summary.duplicate += 1
-            return
         self.session.add(
             QuarantinedMessage(
                 **asdict(message.location),

@@ -274,6 +274,9 @@ def test_a_message_that_cannot_be_stored_is_quarantined_and_the_batch_goes_on(
     with db.transaction(engine) as session:
         summary = BatchStore(session, WORLD).store(batch)
     assert (summary.stored, summary.quarantined) == (2, 1)
+    with db.transaction(engine) as session:  # the same failure on a later poll: no second copy
+        again = BatchStore(session, WORLD).store(batch)
+    assert (again.duplicate, again.quarantined) == (3, 0)
     with Session(engine) as session:
         assert session.exec(select(SourceItem.subject).order_by(SourceItem.subject)).all() == ["After", "Before"]
         [reason] = session.exec(select(QuarantinedMessage.reason)).all()
