@@ -10,10 +10,14 @@ write one.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from ingest.parsing import AuthVerdict
+from sqlmodel import Session, select
+
+from ingest.parsing import AuthVerdict, ParsedEmail
+from ledger.models import ClientDomain, ClientEmail
+from psp.config import Settings
 
 
 class AttributionKind(StrEnum):
@@ -90,3 +94,23 @@ def attribute(sender: str | None, results: Sequence[AuthVerdict], directory: Dir
             "reports no DMARC or aligned DKIM pass",
         )
     return Attribution(kind, client_id, f"{how} ({proof})")
+
+
+def counterpart(parsed: ParsedEmail, who: Attribution, directory: Directory) -> int | None:
+    """The client a message is about: the sender's, or for our reply, the recipient's."""
+    if who.kind is not AttributionKind.STAFF:
+        return who.client_id
+    outside = next(iter(parsed.recipients), None)
+    return attribute(outside, (), replace(directory, trusted_authserv_id=None)).client_id
+
+
+def load_directory(session: Session, settings: Settings) -> Directory:
+    addresses = dict(session.exec(select(ClientEmail.address, ClientEmail.client_id)).all())
+    domains = dict(session.exec(select(ClientDomain.domain, ClientDomain.client_id)).all())
+    return Directory(
+        addresses=addresses,
+        domains=domains,
+        staff_addresses=frozenset(a.lower() for a in settings.staff.addresses),
+        staff_domains=frozenset(d.lower() for d in settings.staff.domains),
+        trusted_authserv_id=settings.mail.trusted_authserv_id or None,
+    )

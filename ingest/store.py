@@ -10,27 +10,28 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
-from ingest.attribution import Attribution, AttributionKind, Directory, attribute
+from classify.estimate import count_words, minutes_for
+from classify.service import Classifier, load_world
+from ingest.attribution import Attribution, AttributionKind, Directory, attribute, counterpart
 from ingest.errors import NotAnEmail
 from ingest.files import RawMessage
 from ingest.models import MailLocation, MailMessage, QuarantinedMessage
 from ingest.noise import noise_reason
 from ingest.parsing import ParsedEmail, content_hash, parse_message
 from ingest.threads import new_thread_key, subject_key, thread_by_headers
-from ledger.models import Category, Channel, ClientDomain, ClientEmail, SourceItem
+from ledger.models import Category, Channel, Proposal, ProposalStatus, SourceItem
 from ledger.policy import generous_minutes
+from ledger.posting import approve
 from ledger.proposals import propose
 from psp.config import Settings
 
 EXCERPT_CHARS = 2000
-# Until the rules engine classifies mail, client mail is proposed as billable with this estimate.
-PLACEHOLDER_CONTACT_MINUTES = 10
 
 
 @dataclass
@@ -61,18 +62,6 @@ def parse_or_refusal(raw: bytes) -> ParsedEmail | NotAnEmail:
         return exc
 
 
-def load_directory(session: Session, settings: Settings) -> Directory:
-    addresses = dict(session.exec(select(ClientEmail.address, ClientEmail.client_id)).all())
-    domains = dict(session.exec(select(ClientDomain.domain, ClientDomain.client_id)).all())
-    return Directory(
-        addresses=addresses,
-        domains=domains,
-        staff_addresses=frozenset(a.lower() for a in settings.staff.addresses),
-        staff_domains=frozenset(d.lower() for d in settings.staff.domains),
-        trusted_authserv_id=settings.mail.trusted_authserv_id or None,
-    )
-
-
 @dataclass(frozen=True)
 class _Incoming:
     """A parsed message with what the pure steps decided about it before any storage."""
@@ -97,29 +86,29 @@ class _BatchIndex:
     threads_by_message_id: dict[str, str] = field(default_factory=dict)
     threads_by_subject: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     quarantined: set[str] = field(default_factory=set)
+    thread_categories: dict[str, str] = field(default_factory=dict)
+    pending_by_thread: dict[str, int] = field(default_factory=dict)
 
 
 def _participant(parsed: ParsedEmail, who: Attribution, directory: Directory) -> str:
     """Who the conversation is with: the client, or the outside address."""
+    client_id = counterpart(parsed, who, directory)
+    if client_id is not None:
+        return f"client:{client_id}"
     if who.kind is AttributionKind.STAFF:
-        # Our reply belongs to the request of the person we write to.
-        outside = next(iter(parsed.recipients), None)
-        counterpart = attribute(outside, (), replace(directory, trusted_authserv_id=None))
-        if counterpart.client_id is not None:
-            return f"client:{counterpart.client_id}"
-        return outside or "staff"
-    if who.client_id is not None:
-        return f"client:{who.client_id}"
+        return next(iter(parsed.recipients), None) or "staff"
     return parsed.sender or "unknown"
 
 
 class BatchStore:
     """Stores batches for one intake run; the caller owns the transaction of each batch."""
 
-    def __init__(self, session: Session, settings: Settings) -> None:
+    def __init__(self, session: Session, settings: Settings, classifier: Classifier | None = None) -> None:
         self.session = session
         self.settings = settings
-        self.directory = load_directory(session, settings)
+        self.classifier = classifier or Classifier.from_settings(settings)
+        self.world = load_world(session, settings)
+        self.directory = self.world.directory
         self.window = timedelta(days=settings.mail.thread_window_days)
 
     def store(self, messages: Sequence[RawMessage]) -> IntakeSummary:
@@ -191,7 +180,24 @@ class BatchStore:
                 .order_by(col(SourceItem.occurred_at))
             ).all()
             index.threads_by_subject = {key: (thread, at) for key, thread, at in subjects}
+        self._index_threads(index)
         return index
+
+    def _index_threads(self, index: _BatchIndex) -> None:
+        """The category of each known thread (its first proposal) and its latest pending proposal."""
+        threads = set(index.threads_by_message_id.values()) | {t for t, _ in index.threads_by_subject.values()}
+        if not threads:
+            return
+        rows = self.session.exec(
+            select(SourceItem.thread_key, Proposal.id, Proposal.proposed_category, Proposal.status)
+            .join(Proposal, col(Proposal.source_item_id) == SourceItem.id)
+            .where(col(SourceItem.thread_key).in_(threads))
+            .order_by(col(SourceItem.occurred_at), col(Proposal.id))
+        ).all()
+        for thread, proposal_id, category, status in rows:
+            index.thread_categories.setdefault(thread, category)
+            if status == ProposalStatus.PENDING.value and proposal_id is not None:
+                index.pending_by_thread[thread] = proposal_id
 
     def _thread(self, incoming: _Incoming, when: datetime, index: _BatchIndex) -> str:
         """By reply headers, else the same subject and participants within the window, else new."""
@@ -257,8 +263,7 @@ class BatchStore:
         self.session.flush()
         assert stored.id is not None
         self.session.add(MailLocation(mail_message_id=stored.id, **asdict(location)))
-        if incoming.noise is None and who.kind is not AttributionKind.STAFF:
-            self._propose(item, who)
+        outcome = self._decide(incoming, item, thread, index)
         self.session.flush()
         index.hashes[parsed.content_hash] = stored.id
         index.locations.add((location.source, location.folder, location.uidvalidity, location.uid))
@@ -266,23 +271,54 @@ class BatchStore:
         latest = index.threads_by_subject.get(incoming.subject_key)
         if latest is None or latest[1] <= when:
             index.threads_by_subject[incoming.subject_key] = (thread, when)
-        return "ignored" if incoming.noise is not None else "stored"
+        return outcome
 
-    def _propose(self, item: SourceItem, who: Attribution) -> None:
-        """A client's mail is proposed as billable; a stranger's waits for staff as pre-sales."""
-        category = Category.BILLABLE if who.client_id is not None else Category.PRE_SALES
-        estimate = generous_minutes(
-            PLACEHOLDER_CONTACT_MINUTES, self.settings.policy, billable=category is Category.BILLABLE
+    def _decide(self, incoming: _Incoming, item: SourceItem, thread: str, index: _BatchIndex) -> str:
+        """Classify: a pending proposal for client or stranger mail, reply time for our own mail."""
+        if incoming.who.kind is AttributionKind.STAFF:
+            if incoming.noise is None and thread in index.pending_by_thread:
+                self._add_reply_time(index.pending_by_thread[thread], incoming.parsed)
+            return "ignored" if incoming.noise else "stored"
+        decision = self.classifier.mail(
+            incoming.parsed,
+            incoming.who,
+            self.world,
+            noise=incoming.noise,
+            thread_category=index.thread_categories.get(thread),
+            folder=incoming.message.location.folder,
         )
-        propose(
+        if decision.category is Category.IGNORED:
+            return "ignored"
+        proposal = propose(
             self.session,
             item,
-            category=category,
-            contact_minutes=PLACEHOLDER_CONTACT_MINUTES,
-            minutes=estimate.minutes,
-            rule="placeholder",
-            explanation=f"rule placeholder: {who.reason}; {estimate.reason}",
+            category=decision.category,
+            contact_minutes=decision.contact_minutes,
+            minutes=decision.minutes,
+            rule=decision.rule,
+            explanation=decision.explanation,
+            project_id=decision.project_id,
         )
+        assert proposal.id is not None
+        index.thread_categories.setdefault(thread, decision.category.value)
+        index.pending_by_thread[thread] = proposal.id
+        if decision.auto_approve and item.client_id is not None:
+            approve(self.session, f"rule:{decision.rule}", proposal.id, self.settings.policy)
+        return "stored"
+
+    def _add_reply_time(self, proposal_id: int, reply: ParsedEmail) -> None:
+        """Our reply is the best evidence of the time spent: add its writing time to the proposal."""
+        proposal = self.session.get(Proposal, proposal_id)
+        if proposal is None or proposal.status != ProposalStatus.PENDING.value:
+            return
+        words = count_words(reply.new_text)
+        writing = minutes_for(words, self.classifier.rules.estimate.write_words_per_minute)
+        contact = proposal.contact_minutes + writing
+        logged = generous_minutes(contact, self.settings.policy, billable=proposal.category == Category.BILLABLE.value)
+        proposal.explanation += f"; + reply {words} words {writing} → contact {contact} min → {logged.minutes} min"
+        proposal.contact_minutes = contact
+        proposal.minutes = proposal.proposed_minutes = logged.minutes
+        self.session.add(proposal)
 
     def _quarantine(self, message: RawMessage, reason: str, index: _BatchIndex, summary: IntakeSummary) -> None:
         digest = content_hash(message.raw)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -117,6 +119,20 @@ _SECURITY = ("ssl", "starttls", "none")
 
 
 @dataclass(frozen=True)
+class Rules:
+    """The rules engine's file, and which of its rules may approve without review.
+
+    Attributes:
+      file: an ordered TOML rules file; empty means the default rules shipped with the product.
+      auto_approve: names of rules whose `auto_approve = true` is honoured. Only whoever controls
+        this file (an admin) can let a rule post minutes without a person looking at them.
+    """
+
+    file: str = ""
+    auto_approve: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Database:
     """Where the ledger lives when neither `--db` nor PSP_DATABASE_URL says otherwise."""
 
@@ -132,6 +148,8 @@ class Settings:
     modules: Modules = field(default_factory=Modules)
     database: Database = field(default_factory=Database)
     mail: Mail = field(default_factory=Mail)
+    rules: Rules = field(default_factory=Rules)
+    module_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     imap: tuple[ImapAccount, ...] = ()
     source: str = "defaults"
 
@@ -181,9 +199,19 @@ _SECTIONS: dict[str, type[Any]] = {
     "modules": Modules,
     "database": Database,
     "mail": Mail,
+    "rules": Rules,
 }
-# Sections owned by later parts of the product (helpdesk, mailer, web, rules); accepted, read there.
-_OTHER_SECTIONS = {"rt", "smtp", "web", "rules"}
+# Sections owned by later parts of the product (helpdesk, mailer, web); accepted, read there.
+_OTHER_SECTIONS = {"rt", "smtp", "web"}
+
+
+def _aliases(raw: Any, source: str) -> Mapping[str, tuple[str, ...]]:
+    """[module_aliases]: "Easy Gift Wrap" = ["EGW", "gift wrap module", "easy_gift_wrap"]."""
+    if not isinstance(raw, dict) or not all(
+        isinstance(v, list) and all(isinstance(a, str) and a for a in v) for v in raw.values()
+    ):
+        raise ConfigError(f'{source}: [module_aliases] maps a module name to a list of names, e.g. "EGW"')
+    return MappingProxyType({name: tuple(values) for name, values in raw.items()})
 
 
 def _imap_accounts(raw: Any, source: str) -> tuple[ImapAccount, ...]:
@@ -211,6 +239,8 @@ def parse_settings(text: str, source: str) -> Settings:
     for name, value in raw.items():
         if name == "imap":
             built[name] = _imap_accounts(value, source)
+        elif name == "module_aliases":
+            built[name] = _aliases(value, source)
         elif name in _SECTIONS:
             built[name] = _section(_SECTIONS[name], name, value, source)
         elif name not in _OTHER_SECTIONS:

@@ -21,16 +21,21 @@ from ledger.projects import add_project
 from ledger.proposals import log_contact
 from psp import db
 from psp.commands.common import noon_utc
-from psp.config import Settings, Staff
+from psp.config import Settings, load_settings
 
 STAFF = "anna@harbourcart.example"
-SAMPLE_MAILDIR = Path(__file__).with_name("sample_data") / "maildir"
-DEMO_STAFF = Staff(addresses=(STAFF,), domains=("harbourcart.example",))
+SAMPLE_DATA = Path(__file__).with_name("sample_data")
+SAMPLE_MAILDIR = SAMPLE_DATA / "maildir"
 
 
 def demo_settings(settings: Settings) -> Settings:
-    """The user's settings, with the demo consultancy's staff when none are configured."""
-    return settings if settings.staff.domains or settings.staff.addresses else replace(settings, staff=DEMO_STAFF)
+    """The user's settings, with the demo consultancy's staff and module catalogue where they name none."""
+    sample = load_settings(SAMPLE_DATA / "psp.toml")
+    if not (settings.staff.domains or settings.staff.addresses):
+        settings = replace(settings, staff=sample.staff)
+    if not (settings.modules.ours or settings.modules.third_party):
+        settings = replace(settings, modules=sample.modules, module_aliases=sample.module_aliases)
+    return settings
 
 
 def demo_month(today: date) -> date:
@@ -58,8 +63,13 @@ _CLIENTS = (
     ("Acme Shop", Plan.PSP, ("jane@acme-shop.example",), ("acme-shop.example",), 0),
     ("Bluebell Teas", Plan.PSP, ("tom@bluebellteas.example",), ("bluebellteas.example",), 0),
     ("Corner Bikes", Plan.NONE, ("sam@cornerbikes.example",), ("cornerbikes.example",), 8500),
+    ("Gartenwelt GmbH", Plan.PSP, ("k.schmidt@gartenwelt.example",), ("gartenwelt.example",), 0),
 )
-_PROJECTS = (("acme-shop", "B2B Wholesale Portal"), ("bluebell-teas", "Subscription Boxes"))
+_PROJECTS = (
+    ("acme-shop", "B2B Wholesale Portal"),
+    ("bluebell-teas", "Subscription Boxes"),
+    ("gartenwelt-gmbh", "Multi-Warehouse Stock Sync"),  # still open: its prep mail waits in the demo
+)
 _MONTH = (
     Contact(3, "acme-shop", Channel.PHONE, 40, "Blank checkout page after One-Page Checkout update"),
     Contact(5, "acme-shop", Channel.EMAIL, 25, "Easy Gift Wrap option missing on product page", Category.MODULE_BUG),
@@ -136,7 +146,7 @@ def populate(session: Session, settings: Settings, today: date) -> None:
     for name, plan, emails, domains, rate in _CLIENTS:
         client = add_client(session, STAFF, name, plan=plan, emails=emails, domains=domains, hourly_rate_cents=rate)
         clients[client.slug] = client
-    for n, slug in enumerate(("acme-shop", "bluebell-teas"), start=1):
+    for n, slug in enumerate(("acme-shop", "bluebell-teas", "gartenwelt-gmbh"), start=1):
         buy_block(session, STAFF, clients[slug], policy, minutes=policy.block_minutes, ref=f"INV-{1000 + n}", on=day(n))
     projects = {name: add_project(session, STAFF, clients[slug], name) for slug, name in _PROJECTS}
 

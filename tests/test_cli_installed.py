@@ -52,11 +52,13 @@ def test_demo_prints_reports_and_pending_and_can_run_again(tmp_path: Path) -> No
     assert (tmp_path / "psp-demo" / "psp.db").is_file()
     for name in ("Acme Shop", "Bluebell Teas", "Corner Bikes"):
         assert f"Support Tracking Report — {name}" in first
-    assert "Sample mailbox ingested: 29 read, 25 stored, 0 duplicate, 4 ignored, 0 quarantined" in first
-    # pending review: logged calls plus the sample mailbox's client mail (placeholder estimates)
-    assert "Balance 270 min (4:30); pending review 45 min" in first
+    # ignored: 4 automated messages, a spam and a thank-you (the default rules)
+    assert "Sample mailbox ingested: 29 read, 23 stored, 0 duplicate, 6 ignored, 0 quarantined" in first
+    # pending review: logged calls plus the sample mailbox's chargeable client mail
+    assert "Balance 270 min (4:30); pending review 20 min" in first
     assert "Balance 100 min (1:40); pending review 30 min" in first
-    assert "Balance -240 min (-4:00); pending review 5 min" in first
+    assert "Balance -240 min (-4:00); pending review 0 min" in first
+    assert 'rule third-party-module: sender is client; trace points into "One-Page Checkout"' in first
     waiting = first.split("Waiting for review:", 1)[1]
     for subject in DEMO_PENDING:
         assert subject in waiting
@@ -69,11 +71,12 @@ def test_demo_prints_reports_and_pending_and_can_run_again(tmp_path: Path) -> No
         "acme-shop": 270,
         "bluebell-teas": 100,
         "corner-bikes": -240,
+        "gartenwelt-gmbh": 360,
     }
     pending = json.loads(ok(tmp_path, "proposals", "list", "--status", "pending", "--json", "--db", demo_db))
     logged = [p["subject"] for p in pending if p["rule"] == "manual"]
     assert sorted(logged) == sorted(DEMO_PENDING)
-    assert sum(1 for p in pending if p["channel"] == "email") == 18  # 25 stored mails less 7 staff replies
+    assert sum(1 for p in pending if p["channel"] == "email") == 16  # 23 stored mails less 7 staff replies
 
 
 def test_init_uses_psp_db_in_the_working_folder(tmp_path: Path) -> None:
