@@ -119,6 +119,23 @@ _SECURITY = ("ssl", "starttls", "none")
 
 
 @dataclass(frozen=True)
+class Smtp:
+    """The relay for outgoing mail; with no host, messages are written to the outbox folder.
+
+    `from` in the file is `sender` here (a Python keyword). `security` is starttls, ssl or none.
+    """
+
+    host: str = ""
+    port: int = 587
+    security: str = "starttls"
+    user: str = ""
+    password_env: str = "PSP_SMTP_PASSWORD"
+    sender: str = "Support <support@example.com>"
+    outbox: str = "outbox"
+    cafile: str = ""
+
+
+@dataclass(frozen=True)
 class Rules:
     """The rules engine's file, and which of its rules may approve without review.
 
@@ -149,6 +166,7 @@ class Settings:
     database: Database = field(default_factory=Database)
     mail: Mail = field(default_factory=Mail)
     rules: Rules = field(default_factory=Rules)
+    smtp: Smtp = field(default_factory=Smtp)
     module_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     imap: tuple[ImapAccount, ...] = ()
     source: str = "defaults"
@@ -201,8 +219,17 @@ _SECTIONS: dict[str, type[Any]] = {
     "mail": Mail,
     "rules": Rules,
 }
-# Sections owned by later parts of the product (helpdesk, mailer, web); accepted, read there.
-_OTHER_SECTIONS = {"rt", "smtp", "web"}
+# Sections owned by later parts of the product (helpdesk, web); accepted, read there.
+_OTHER_SECTIONS = {"rt", "web"}
+
+
+def _smtp(raw: Any, source: str) -> Smtp:
+    if isinstance(raw, dict) and "from" in raw:
+        raw = {("sender" if k == "from" else k): v for k, v in raw.items()}
+    smtp: Smtp = _section(Smtp, "smtp", raw, source)
+    if smtp.security not in _SECURITY:
+        raise ConfigError(f"{source}: [smtp].security must be one of {', '.join(_SECURITY)}")
+    return smtp
 
 
 def _aliases(raw: Any, source: str) -> Mapping[str, tuple[str, ...]]:
@@ -239,6 +266,8 @@ def parse_settings(text: str, source: str) -> Settings:
     for name, value in raw.items():
         if name == "imap":
             built[name] = _imap_accounts(value, source)
+        elif name == "smtp":
+            built[name] = _smtp(value, source)
         elif name == "module_aliases":
             built[name] = _aliases(value, source)
         elif name in _SECTIONS:

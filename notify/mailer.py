@@ -1,0 +1,147 @@
+"""Sending mail: an SMTP relay (STARTTLS, implicit TLS, login) or, with none configured, `.eml`
+files in the outbox folder.
+
+Every message gets a Message-ID we record, `Auto-Submitted: auto-generated` (so autoresponders
+stay quiet), our own `X-PSP-Notice` header (so our intake recognises it as ours), and a text and
+an HTML part. A transient failure (4xx, a dropped connection) is retried with a pause; a permanent
+one (5xx) is not. Nothing is reported sent that the relay did not accept.
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import ssl
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+from pathlib import Path
+from typing import Protocol
+
+from notify.errors import PermanentMailError, TransientMailError
+from psp.config import Smtp
+
+NOTICE_HEADER = "X-PSP-Notice"
+RETRIES = 3
+TIMEOUT_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Composed:
+    """A message as our templates produce it, before it has headers and an identity."""
+
+    kind: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    subject: str
+    text: str
+    html: str
+    attachments: tuple[Attachment, ...] = ()
+
+
+def build_message(composed: Composed, sender: str) -> EmailMessage:
+    """Headers, Message-ID and MIME structure: text and HTML alternatives, then attachments."""
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "psp.invalid"
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = ", ".join(composed.to)
+    if composed.cc:
+        message["Cc"] = ", ".join(composed.cc)
+    message["Subject"] = composed.subject
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message["Message-ID"] = make_msgid(idstring=composed.kind, domain=domain)
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Auto-Response-Suppress"] = "All"
+    message[NOTICE_HEADER] = composed.kind
+    message.set_content(composed.text)
+    message.add_alternative(composed.html, subtype="html")
+    for attachment in composed.attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        message.add_attachment(attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename)
+    return message
+
+
+class Mailer(Protocol):
+    def send(self, message: EmailMessage) -> None:
+        """Hand the message over, or raise TransientMailError / PermanentMailError."""
+
+
+class OutboxMailer:
+    """No relay configured: each message becomes `<Message-ID>.eml` in the outbox folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def send(self, message: EmailMessage) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = str(message["Message-ID"]).strip("<>").replace("/", "_")
+        (self.folder / f"{name}.eml").write_bytes(bytes(message))
+
+
+class SmtpMailer:
+    """A relay; a fresh connection per message keeps a failure confined to that message."""
+
+    def __init__(self, config: Smtp) -> None:
+        self.config = config
+        self.password = os.environ.get(config.password_env, "") if config.user else ""
+        if config.user and not self.password:
+            raise PermanentMailError(f"SMTP login {config.user!r}: set the password in ${config.password_env}")
+
+    def _connect(self) -> smtplib.SMTP:
+        context = ssl.create_default_context(cafile=self.config.cafile or None)
+        if self.config.security == "ssl":
+            return smtplib.SMTP_SSL(self.config.host, self.config.port, timeout=TIMEOUT_SECONDS, context=context)
+        client = smtplib.SMTP(self.config.host, self.config.port, timeout=TIMEOUT_SECONDS)
+        if self.config.security == "starttls":
+            client.starttls(context=context)  # raises when refused: never falls back to plaintext
+        return client
+
+    def send(self, message: EmailMessage) -> None:
+        try:
+            with self._connect() as client:
+                if self.config.user:
+                    client.login(self.config.user, self.password)
+                refused = client.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            _raise_for({address: reply for address, reply in exc.recipients.items()})
+        except smtplib.SMTPResponseException as exc:
+            text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
+            error = f"{exc.smtp_code} {text}"
+            raise (TransientMailError if 400 <= exc.smtp_code < 500 else PermanentMailError)(error) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TransientMailError(f"{self.config.host}:{self.config.port}: {exc}") from exc
+        if refused:
+            _raise_for(refused)
+
+
+def _raise_for(refused: dict[str, tuple[int, bytes]]) -> None:
+    details = "; ".join(f"{a}: {code} {text.decode(errors='replace')}" for a, (code, text) in refused.items())
+    if all(400 <= code < 500 for code, _ in refused.values()):
+        raise TransientMailError(f"recipients deferred: {details}")
+    raise PermanentMailError(f"recipients refused: {details}")
+
+
+def mailer_for(config: Smtp, workdir: Path = Path()) -> Mailer:
+    return SmtpMailer(config) if config.host else OutboxMailer(workdir / config.outbox)
+
+
+def send_with_retries(mailer: Mailer, message: EmailMessage, pause_seconds: float = 2.0) -> int:
+    """Send, retrying transient failures; returns the attempts made. The last failure is raised."""
+    attempt = 1
+    while True:
+        try:
+            mailer.send(message)
+            return attempt
+        except TransientMailError:
+            if attempt >= RETRIES:
+                raise
+            time.sleep(pause_seconds * attempt)
+            attempt += 1

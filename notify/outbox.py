@@ -1,0 +1,73 @@
+"""Outgoing mail as records: composed and stored first, then delivered, then marked.
+
+Recording before sending means a crash can only repeat a message, never lose one; marking after
+the relay accepted it means nothing is reported sent that was not.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from email import message_from_bytes, policy
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from ledger.models import utcnow
+from notify.errors import PermanentMailError, TransientMailError
+from notify.mailer import Composed, Mailer, build_message, send_with_retries
+from notify.models import OutgoingMail
+from psp import db
+from psp.config import Settings
+
+
+def record(session: Session, composed: Composed, settings: Settings, *, client_id: int | None) -> int:
+    """Store a composed message as pending; returns its id."""
+    message = build_message(composed, settings.smtp.sender)
+    mail = OutgoingMail(
+        kind=composed.kind,
+        client_id=client_id,
+        recipients=", ".join((*composed.to, *composed.cc)),
+        subject=composed.subject,
+        message_id=str(message["Message-ID"]),
+        raw=zlib.compress(bytes(message)),
+    )
+    session.add(mail)
+    session.flush()
+    assert mail.id is not None
+    return mail.id
+
+
+@dataclass(frozen=True)
+class Delivery:
+    mail_id: int
+    recipients: str
+    subject: str
+    status: str
+    error: str | None
+
+
+def deliver_pending(engine: Engine, mailer: Mailer, pause_seconds: float = 2.0) -> list[Delivery]:
+    """Send every pending message, each in its own transaction; failures are kept with the reason."""
+    with Session(engine) as session:
+        ids = session.exec(
+            select(OutgoingMail.id).where(col(OutgoingMail.status) == "pending").order_by(col(OutgoingMail.id))
+        ).all()
+    results = []
+    for mail_id in ids:
+        with db.transaction(engine) as session:
+            mail = session.get(OutgoingMail, mail_id)
+            assert mail is not None
+            message = message_from_bytes(zlib.decompress(mail.raw), policy=policy.default)
+            try:
+                mail.attempts += send_with_retries(mailer, message, pause_seconds)
+                mail.status, mail.sent_at, mail.last_error = "sent", utcnow(), None
+            except TransientMailError as exc:
+                mail.attempts += 1
+                mail.last_error = f"will retry: {exc}"
+            except PermanentMailError as exc:
+                mail.attempts += 1
+                mail.status, mail.last_error = "failed", str(exc)
+            session.add(mail)
+            results.append(Delivery(mail_id or 0, mail.recipients, mail.subject, mail.status, mail.last_error))
+    return results
