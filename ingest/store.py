@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
+from classify.engine import Decision
 from classify.estimate import count_words, minutes_for
 from classify.service import Classifier, load_world
 from ingest.attribution import Attribution, AttributionKind, Directory, attribute, counterpart
@@ -28,7 +29,6 @@ from ingest.threads import new_thread_key, subject_key, thread_by_headers
 from ledger.models import Category, Channel, Proposal, ProposalStatus, SourceItem
 from ledger.policy import generous_minutes
 from ledger.posting import approve
-from ledger.proposals import propose
 from psp.config import Settings
 
 EXCERPT_CHARS = 2000
@@ -88,6 +88,28 @@ class _BatchIndex:
     quarantined: set[str] = field(default_factory=set)
     thread_categories: dict[str, str] = field(default_factory=dict)
     pending_by_thread: dict[str, int] = field(default_factory=dict)
+    planned: set[str] = field(default_factory=set)  # content hashes of new messages in this batch
+
+
+@dataclass
+class _Step:
+    """What storing one message comes to, decided before anything is written.
+
+    Attributes:
+      outcome: stored, ignored or duplicate (the summary's words).
+      new_location: for a duplicate, whether this place is new (its location row is written).
+      decision: the proposal to make, if any.
+      reply_words: for our own reply, the words whose writing time goes to the thread's proposal.
+    """
+
+    incoming: _Incoming
+    outcome: str
+    new_location: bool = True
+    thread: str = ""
+    when: datetime = datetime.min
+    decision: Decision | None = None
+    proposal: Proposal | None = None
+    reply_words: int = 0
 
 
 def _participant(parsed: ParsedEmail, who: Attribution, directory: Directory) -> str:
@@ -137,10 +159,20 @@ class BatchStore:
         for item in incoming:
             if isinstance(item, tuple):
                 self._quarantine(item[0], str(item[1]), index, summary)
-                continue
-            outcome = self._store_one(item, index)
+        good = [i for i in incoming if isinstance(i, _Incoming)]
+        try:
+            with self.session.begin_nested():  # the whole batch in three flushes
+                outcomes = self._write(self._plan(good, index), index)
+        except SQLAlchemyError:
+            # Something in the batch was refused: redo it a message at a time, so only the
+            # message the database refuses ends in quarantine.
+            quarantined = index.quarantined
+            index = self._index(messages, good)
+            index.quarantined = quarantined
+            outcomes = [self._store_one(i, index) for i in good]
+        for incoming_item, outcome in zip(good, outcomes, strict=True):
             if outcome.startswith("quarantine:"):
-                self._quarantine(item.message, outcome.removeprefix("quarantine:"), index, summary)
+                self._quarantine(incoming_item.message, outcome.removeprefix("quarantine:"), index, summary)
             else:
                 setattr(summary, outcome, getattr(summary, outcome) + 1)
         return summary
@@ -211,114 +243,170 @@ class BatchStore:
         return new_thread_key(parsed.message_id)
 
     def _store_one(self, incoming: _Incoming, index: _BatchIndex) -> str:
-        loc = incoming.message.location
-        place = (loc.source, loc.folder, loc.uidvalidity, loc.uid)
+        """The careful path: one message in a savepoint of its own."""
         try:
             with self.session.begin_nested():
-                existing = index.hashes.get(incoming.parsed.content_hash)
-                if existing is not None:
-                    if place not in index.locations:
-                        self.session.add(MailLocation(mail_message_id=existing, **asdict(loc)))
-                        self.session.flush()
-                        index.locations.add(place)
-                    return "duplicate"
-                return self._new_message(incoming, index)
+                [outcome] = self._write(self._plan([incoming], index), index)
+                return outcome
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             return f"quarantine:could not be stored: {reason}"
 
-    def _new_message(self, incoming: _Incoming, index: _BatchIndex) -> str:
-        parsed, who, location = incoming.parsed, incoming.who, incoming.message.location
-        when = parsed.date or datetime.now(UTC)
-        thread = self._thread(incoming, when, index)
-        item = SourceItem(
+    def _plan(self, batch: Sequence[_Incoming], index: _BatchIndex) -> list[_Step]:
+        """Decide each message in order — duplicate or new, thread, category — without writing.
+
+        Later messages see the earlier ones' threads and categories through the index.
+        """
+        steps: list[_Step] = []
+        for incoming in batch:
+            parsed, location = incoming.parsed, incoming.message.location
+            place = (location.source, location.folder, location.uidvalidity, location.uid)
+            if parsed.content_hash in index.hashes or parsed.content_hash in index.planned:
+                steps.append(_Step(incoming, "duplicate", new_location=place not in index.locations))
+                index.locations.add(place)
+                continue
+            when = parsed.date or datetime.now(UTC)
+            thread = self._thread(incoming, when, index)
+            step = _Step(incoming, "stored", thread=thread, when=when)
+            if incoming.who.kind is AttributionKind.STAFF:
+                if incoming.noise is None:
+                    step.reply_words = count_words(parsed.new_text)
+                step.outcome = "ignored" if incoming.noise else "stored"
+            else:
+                decision = self.classifier.mail(
+                    parsed,
+                    incoming.who,
+                    self.world,
+                    noise=incoming.noise,
+                    thread_category=index.thread_categories.get(thread),
+                    folder=location.folder,
+                )
+                if decision.category is Category.IGNORED:
+                    step.outcome = "ignored"
+                else:
+                    step.decision = decision
+                    index.thread_categories.setdefault(thread, decision.category.value)
+            index.planned.add(parsed.content_hash)
+            index.locations.add(place)
+            index.threads_by_message_id[parsed.message_id] = thread
+            latest = index.threads_by_subject.get(incoming.subject_key)
+            if latest is None or latest[1] <= when:
+                index.threads_by_subject[incoming.subject_key] = (thread, when)
+            steps.append(step)
+        return steps
+
+    def _write(self, steps: list[_Step], index: _BatchIndex) -> list[str]:
+        """Carry the plan out: items, then messages and proposals, then locations — three flushes."""
+        new = [s for s in steps if s.outcome != "duplicate"]
+        items = [self._source_item(s) for s in new]
+        self.session.add_all(items)
+        self.session.flush()
+        messages: dict[str, MailMessage] = {}
+        proposals: dict[str, Proposal] = {}  # by thread: the latest pending proposal written now
+        for step, item in zip(new, items, strict=True):
+            messages[step.incoming.parsed.content_hash] = self._mail_message(step, item)
+            if step.decision is not None:
+                step.proposal = proposals[step.thread] = self._proposal(step.decision, item)
+                self.session.add(step.proposal)
+        self.session.add_all(messages.values())
+        self.session.flush()
+        self._apply_reply_time([s for s in new if s.reply_words], proposals, index)
+        for step in steps:
+            if step.outcome == "duplicate" and not step.new_location:
+                continue
+            digest = step.incoming.parsed.content_hash
+            stored_id = messages[digest].id or 0 if digest in messages else index.hashes[digest]
+            self.session.add(MailLocation(mail_message_id=stored_id, **asdict(step.incoming.message.location)))
+        self.session.flush()
+        for digest, stored in messages.items():
+            index.hashes[digest] = stored.id or 0
+        for thread, proposal in proposals.items():
+            index.pending_by_thread[thread] = proposal.id or 0
+        for step, item in zip(new, items, strict=True):
+            if step.decision is not None and step.decision.auto_approve and item.client_id is not None:
+                approve(
+                    self.session, f"rule:{step.decision.rule}", proposals[step.thread].id or 0, self.settings.policy
+                )
+        return [s.outcome for s in steps]
+
+    @staticmethod
+    def _source_item(step: _Step) -> SourceItem:
+        parsed, who = step.incoming.parsed, step.incoming.who
+        return SourceItem(
             client_id=who.client_id,
             channel=Channel.EMAIL.value,
             subject=_text(parsed.subject)[:998] or "(no subject)",
             excerpt=_text(parsed.new_text)[:EXCERPT_CHARS],
             sender=parsed.sender,
-            occurred_at=when,
-            thread_key=thread,
+            occurred_at=step.when,
+            thread_key=step.thread,
             source_key=f"mail:{parsed.content_hash}",
         )
-        self.session.add(item)
-        self.session.flush()
-        assert item.id is not None
-        stored = MailMessage(
-            source_item_id=item.id,
+
+    @staticmethod
+    def _mail_message(step: _Step, item: SourceItem) -> MailMessage:
+        incoming, parsed = step.incoming, step.incoming.parsed
+        return MailMessage(
+            source_item_id=item.id or 0,
             content_hash=parsed.content_hash,
             message_id=parsed.message_id[:998],
             in_reply_to=" ".join(parsed.in_reply_to),
             references=" ".join(parsed.references),
             sender=parsed.sender,
             recipients=" ".join(parsed.recipients),
-            direction="out" if who.kind is AttributionKind.STAFF else "in",
-            attribution=who.kind.value,
+            direction="out" if incoming.who.kind is AttributionKind.STAFF else "in",
+            attribution=incoming.who.kind.value,
             noise=incoming.noise,
             subject_key=incoming.subject_key,
             size=parsed.size,
             raw=zlib.compress(incoming.message.raw, 6),
         )
-        self.session.add(stored)
-        self.session.flush()
-        assert stored.id is not None
-        self.session.add(MailLocation(mail_message_id=stored.id, **asdict(location)))
-        outcome = self._decide(incoming, item, thread, index)
-        self.session.flush()
-        index.hashes[parsed.content_hash] = stored.id
-        index.locations.add((location.source, location.folder, location.uidvalidity, location.uid))
-        index.threads_by_message_id[parsed.message_id] = thread
-        latest = index.threads_by_subject.get(incoming.subject_key)
-        if latest is None or latest[1] <= when:
-            index.threads_by_subject[incoming.subject_key] = (thread, when)
-        return outcome
 
-    def _decide(self, incoming: _Incoming, item: SourceItem, thread: str, index: _BatchIndex) -> str:
-        """Classify: a pending proposal for client or stranger mail, reply time for our own mail."""
-        if incoming.who.kind is AttributionKind.STAFF:
-            if incoming.noise is None and thread in index.pending_by_thread:
-                self._add_reply_time(index.pending_by_thread[thread], incoming.parsed)
-            return "ignored" if incoming.noise else "stored"
-        decision = self.classifier.mail(
-            incoming.parsed,
-            incoming.who,
-            self.world,
-            noise=incoming.noise,
-            thread_category=index.thread_categories.get(thread),
-            folder=incoming.message.location.folder,
-        )
-        if decision.category is Category.IGNORED:
-            return "ignored"
-        proposal = propose(
-            self.session,
-            item,
-            category=decision.category,
-            contact_minutes=decision.contact_minutes,
+    @staticmethod
+    def _proposal(decision: Decision, item: SourceItem) -> Proposal:
+        return Proposal(
+            source_item_id=item.id or 0,
+            client_id=item.client_id,
+            category=decision.category.value,
             minutes=decision.minutes,
+            proposed_category=decision.category.value,
+            proposed_minutes=decision.minutes,
+            contact_minutes=decision.contact_minutes,
             rule=decision.rule,
             explanation=decision.explanation,
             project_id=decision.project_id,
         )
-        assert proposal.id is not None
-        index.thread_categories.setdefault(thread, decision.category.value)
-        index.pending_by_thread[thread] = proposal.id
-        if decision.auto_approve and item.client_id is not None:
-            approve(self.session, f"rule:{decision.rule}", proposal.id, self.settings.policy)
-        return "stored"
 
-    def _add_reply_time(self, proposal_id: int, reply: ParsedEmail) -> None:
-        """Our reply is the best evidence of the time spent: add its writing time to the proposal."""
-        proposal = self.session.get(Proposal, proposal_id)
-        if proposal is None or proposal.status != ProposalStatus.PENDING.value:
-            return
-        words = count_words(reply.new_text)
-        writing = minutes_for(words, self.classifier.rules.estimate.write_words_per_minute)
-        contact = proposal.contact_minutes + writing
-        logged = generous_minutes(contact, self.settings.policy, billable=proposal.category == Category.BILLABLE.value)
-        proposal.explanation += f"; + reply {words} words {writing} → contact {contact} min → {logged.minutes} min"
-        proposal.contact_minutes = contact
-        proposal.minutes = proposal.proposed_minutes = logged.minutes
-        self.session.add(proposal)
+    def _apply_reply_time(self, replies: list[_Step], written: dict[str, Proposal], index: _BatchIndex) -> None:
+        """Our replies are the best evidence of the time spent: add their writing time to the
+        pending proposal of their thread (one written in this batch, or one already stored)."""
+        stored_ids = {
+            r.thread: index.pending_by_thread[r.thread]
+            for r in replies
+            if r.thread not in written and r.thread in index.pending_by_thread
+        }
+        stored = (
+            {
+                p.id: p
+                for p in self.session.exec(select(Proposal).where(col(Proposal.id).in_(stored_ids.values()))).all()
+            }
+            if stored_ids
+            else {}
+        )
+        for reply in replies:
+            proposal = written.get(reply.thread) or stored.get(stored_ids.get(reply.thread, -1))
+            if proposal is None or proposal.status != ProposalStatus.PENDING.value:
+                continue
+            writing = minutes_for(reply.reply_words, self.classifier.rules.estimate.write_words_per_minute)
+            contact = proposal.contact_minutes + writing
+            billable = proposal.category == Category.BILLABLE.value
+            logged = generous_minutes(contact, self.settings.policy, billable=billable)
+            proposal.explanation += (
+                f"; + reply {reply.reply_words} words {writing} → contact {contact} min → {logged.minutes} min"
+            )
+            proposal.contact_minutes = contact
+            proposal.minutes = proposal.proposed_minutes = logged.minutes
+            self.session.add(proposal)
 
     def _quarantine(self, message: RawMessage, reason: str, index: _BatchIndex, summary: IntakeSummary) -> None:
         digest = content_hash(message.raw)

@@ -261,14 +261,14 @@ def test_nul_bytes_in_text_do_not_stop_storage(engine: Engine) -> None:
 def test_a_message_that_cannot_be_stored_is_quarantined_and_the_batch_goes_on(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    decide = BatchStore._decide
+    make_proposal = BatchStore._proposal
 
-    def failing_decide(self: BatchStore, incoming: Any, item: SourceItem, thread: str, index: Any) -> str:
+    def failing_proposal(decision: Any, item: SourceItem) -> Any:
         if item.subject == "Broken":
             raise IntegrityError("INSERT INTO proposal", {}, Exception("simulated constraint failure"))
-        return decide(self, incoming, item, thread, index)
+        return make_proposal(decision, item)
 
-    monkeypatch.setattr(BatchStore, "_decide", failing_decide)
+    monkeypatch.setattr(BatchStore, "_proposal", staticmethod(failing_proposal))
     batch = [
         message(
             REPLY_BY_NEW_MAIL.format(subject=subject, date="Mon, 2 Mar 2026 10:00:00 +0000", mid=subject, body=subject),
