@@ -1,0 +1,1 @@
+"""Benchmarks for PSP Ledger; see BENCHMARKS.md. Not part of the installed product."""
