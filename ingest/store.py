@@ -29,6 +29,7 @@ from ingest.threads import new_thread_key, subject_key, thread_by_headers
 from ledger.models import Category, Channel, Proposal, ProposalStatus, SourceItem
 from ledger.policy import generous_minutes
 from ledger.posting import approve
+from ledger.proposals import pending_proposal
 from psp.config import Settings
 
 EXCERPT_CHARS = 2000
@@ -364,14 +365,11 @@ class BatchStore:
 
     @staticmethod
     def _proposal(decision: Decision, item: SourceItem) -> Proposal:
-        return Proposal(
-            source_item_id=item.id or 0,
-            client_id=item.client_id,
-            category=decision.category.value,
-            minutes=decision.minutes,
-            proposed_category=decision.category.value,
-            proposed_minutes=decision.minutes,
+        return pending_proposal(
+            item,
+            category=decision.category,
             contact_minutes=decision.contact_minutes,
+            minutes=decision.minutes,
             rule=decision.rule,
             explanation=decision.explanation,
             project_id=decision.project_id,

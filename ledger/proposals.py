@@ -18,6 +18,32 @@ from psp.config import Policy
 MANUAL_RULE = "manual"
 
 
+def pending_proposal(
+    item: SourceItem,
+    *,
+    category: Category,
+    contact_minutes: int,
+    minutes: int,
+    rule: str,
+    explanation: str,
+    project_id: int | None = None,
+) -> Proposal:
+    """A pending proposal for a stored item, not yet added to a session (intake adds many at once)."""
+    assert item.id is not None
+    return Proposal(
+        source_item_id=item.id,
+        client_id=item.client_id,
+        category=category.value,
+        minutes=minutes,
+        proposed_category=category.value,
+        proposed_minutes=minutes,
+        contact_minutes=contact_minutes,
+        rule=rule,
+        explanation=explanation,
+        project_id=project_id,
+    )
+
+
 def propose(
     session: Session,
     item: SourceItem,
@@ -30,15 +56,11 @@ def propose(
     project_id: int | None = None,
 ) -> Proposal:
     """Record a pending proposal for a stored source item."""
-    assert item.id is not None
-    proposal = Proposal(
-        source_item_id=item.id,
-        client_id=item.client_id,
-        category=category.value,
-        minutes=minutes,
-        proposed_category=category.value,
-        proposed_minutes=minutes,
+    proposal = pending_proposal(
+        item,
+        category=category,
         contact_minutes=contact_minutes,
+        minutes=minutes,
         rule=rule,
         explanation=explanation,
         project_id=project_id,

@@ -176,37 +176,20 @@ def test_unverified_sender_waits_for_staff_when_our_server_is_trusted(engine: En
     batch = [
         message(
             template.format(
-                server="mx1.harbourcart.example",
-                verdict="pass",
-                subject="A",
+                server=server,
+                verdict=verdict,
+                subject=subject,
                 date="Mon, 2 Mar 2026 10:00:00 +0000",
-                mid="p",
-                body="Real.",
+                mid=subject,
+                body="Hello.",
             ),
-            uid="1",
-        ),
-        message(
-            template.format(
-                server="mx1.harbourcart.example",
-                verdict="fail",
-                subject="B",
-                date="Mon, 2 Mar 2026 10:00:00 +0000",
-                mid="f",
-                body="Forged.",
-            ),
-            uid="2",
-        ),
-        message(
-            template.format(
-                server="evil.example",
-                verdict="pass",
-                subject="C",
-                date="Mon, 2 Mar 2026 10:00:00 +0000",
-                mid="e",
-                body="Self-certified.",
-            ),
-            uid="3",
-        ),
+            uid=subject,
+        )
+        for server, verdict, subject in (
+            ("mx1.harbourcart.example", "pass", "A"),  # our server vouches for the sender
+            ("mx1.harbourcart.example", "fail", "B"),  # our server says forged
+            ("evil.example", "pass", "C"),  # someone else's verdict counts for nothing
+        )
     ]
     with db.transaction(engine) as session:
         BatchStore(session, trusting).store(batch)
