@@ -4,22 +4,23 @@ staff replies as evidence, and reclassification."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 from typer.testing import CliRunner
 
 from ingest.files import Location, RawMessage
 from ingest.store import BatchStore
 from ledger.clients import add_client
-from ledger.models import Plan, Proposal
+from ledger.models import LedgerEntry, Plan, Proposal
 from ledger.posting import approve
 from ledger.projects import add_project
 from psp import db
 from psp.cli import app
-from psp.config import load_settings
+from psp.config import Rules, load_settings
 from tests.builders import STAFF
 
 LABELLED = Path(__file__).parent / "data" / "labelled"
@@ -143,3 +144,19 @@ def test_ingest_refuses_to_run_with_a_broken_rules_file(db_url: str, tmp_path: P
     assert "unknown condition 'colour'" in err
     code, out, _ = psp(db_url, "proposals", "list", "--json", config=config)
     assert json.loads(out) == []
+
+
+def test_auto_approve_posts_only_for_rules_an_admin_listed(engine: Engine, tmp_path: Path) -> None:
+    make_world(engine)
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rule]]\nname = "trusted"\ncategory = "billable"\nminutes = 10\nauto_approve = true\n')
+    listed = replace(SETTINGS, rules=Rules(file=str(rules), auto_approve=("trusted",)))
+    unlisted = replace(SETTINGS, rules=Rules(file=str(rules)))
+    with db.transaction(engine) as session:
+        BatchStore(session, unlisted).store([_mail(1, "jane@acme-shop.example", "One", "Please look.")])
+        BatchStore(session, listed).store([_mail(2, "jane@acme-shop.example", "Two", "Please look.")])
+    with Session(engine) as session:
+        rows = session.exec(select(Proposal.status, Proposal.decided_by).order_by(Proposal.id)).all()
+        balance = session.exec(select(func.sum(LedgerEntry.minutes))).one()
+    assert rows == [("pending", None), ("approved", "rule:trusted")]
+    assert balance == -10
