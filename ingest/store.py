@@ -111,6 +111,8 @@ class _Step:
     decision: Decision | None = None
     proposal: Proposal | None = None
     reply_words: int = 0
+    answers: _Step | None = None  # our reply: the step in this batch whose proposal it answers
+    answers_id: int | None = None  # …or the stored pending proposal it answers
 
 
 def _participant(parsed: ParsedEmail, who: Attribution, directory: Directory) -> str:
@@ -259,6 +261,7 @@ class BatchStore:
         Later messages see the earlier ones' threads and categories through the index.
         """
         steps: list[_Step] = []
+        latest_planned: dict[str, _Step] = {}  # thread → the newest step in this batch with a proposal
         for incoming in batch:
             parsed, location = incoming.parsed, incoming.message.location
             place = (location.source, location.folder, location.uidvalidity, location.uid)
@@ -271,7 +274,10 @@ class BatchStore:
             step = _Step(incoming, "stored", thread=thread, when=when)
             if incoming.who.kind is AttributionKind.STAFF:
                 if incoming.noise is None:
+                    # Our reply answers the request pending at that point of the thread.
                     step.reply_words = count_words(parsed.new_text)
+                    step.answers = latest_planned.get(thread)
+                    step.answers_id = index.pending_by_thread.get(thread) if step.answers is None else None
                 step.outcome = "ignored" if incoming.noise else "stored"
             else:
                 decision = self.classifier.mail(
@@ -286,6 +292,7 @@ class BatchStore:
                     step.outcome = "ignored"
                 else:
                     step.decision = decision
+                    latest_planned[thread] = step
                     index.thread_categories.setdefault(thread, decision.category.value)
             index.planned.add(parsed.content_hash)
             index.locations.add(place)
@@ -311,7 +318,7 @@ class BatchStore:
                 self.session.add(step.proposal)
         self.session.add_all(messages.values())
         self.session.flush()
-        self._apply_reply_time([s for s in new if s.reply_words], proposals, index)
+        self._apply_reply_time([s for s in new if s.reply_words])
         for step in steps:
             if step.outcome == "duplicate" and not step.new_location:
                 continue
@@ -375,24 +382,13 @@ class BatchStore:
             project_id=decision.project_id,
         )
 
-    def _apply_reply_time(self, replies: list[_Step], written: dict[str, Proposal], index: _BatchIndex) -> None:
+    def _apply_reply_time(self, replies: list[_Step]) -> None:
         """Our replies are the best evidence of the time spent: add their writing time to the
-        pending proposal of their thread (one written in this batch, or one already stored)."""
-        stored_ids = {
-            r.thread: index.pending_by_thread[r.thread]
-            for r in replies
-            if r.thread not in written and r.thread in index.pending_by_thread
-        }
-        stored = (
-            {
-                p.id: p
-                for p in self.session.exec(select(Proposal).where(col(Proposal.id).in_(stored_ids.values()))).all()
-            }
-            if stored_ids
-            else {}
-        )
+        pending proposal each one answers (written in this batch, or already stored)."""
+        ids = [r.answers_id for r in replies if r.answers_id is not None]
+        stored = {p.id: p for p in self.session.exec(select(Proposal).where(col(Proposal.id).in_(ids))).all()}
         for reply in replies:
-            proposal = written.get(reply.thread) or stored.get(stored_ids.get(reply.thread, -1))
+            proposal = reply.answers.proposal if reply.answers else stored.get(reply.answers_id)
             if proposal is None or proposal.status != ProposalStatus.PENDING.value:
                 continue
             writing = minutes_for(reply.reply_words, self.classifier.rules.estimate.write_words_per_minute)

@@ -160,3 +160,17 @@ def test_auto_approve_posts_only_for_rules_an_admin_listed(engine: Engine, tmp_p
         balance = session.exec(select(func.sum(LedgerEntry.minutes))).one()
     assert rows == [("pending", None), ("approved", "rule:trusted")]
     assert balance == -10
+
+
+def test_in_one_batch_our_reply_goes_to_the_request_it_answers(engine: Engine) -> None:
+    make_world(engine)
+    batch = [
+        _mail(1, "jane@acme-shop.example", "Shipping zones", "How do I add a shipping zone for Ireland?"),
+        _mail(2, "anna@harbourcart.example", "Re: Shipping zones", "word " * 400, reply_to=1),
+        _mail(3, "jane@acme-shop.example", "Re: Shipping zones", "Thanks, and how about Northern Ireland?", reply_to=2),
+    ]
+    with db.transaction(engine) as session:
+        BatchStore(session, SETTINGS).store(batch)
+    with Session(engine) as session:
+        contact = session.exec(select(Proposal.contact_minutes).order_by(Proposal.id)).all()
+    assert contact == [19, 9]  # the reply's 10 minutes of writing belong to the first message
