@@ -46,7 +46,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -245,32 +245,40 @@ class ProgressSampler(threading.Thread):
                 continue  # busy or locked for a moment: the next sample will do
 
 
-def segment(samples: list[tuple[float, int, int]], low: int, high: int) -> tuple[float, float] | None:
-    """(messages per second, machine busy cores) while the stored count went from `low` to `high`.
+def segment(
+    samples: list[tuple[float, int, int]], sizes: Sequence[int], low: int, high: int
+) -> tuple[float, float, float] | None:
+    """(messages/s, MB/s, machine busy cores) while the stored count went from `low` to `high`.
 
     Measured between the first samples at or above each count: batches commit 200 rows at a
     time, so the two ends are whole batches apart and the rate is not skewed by where in a batch
-    a sample fell.
+    a sample fell. Batches are stored in UID order, so after k rows messages 1..k are in, and
+    their sizes give the bytes: message sizes vary along the mailbox, so msg/s alone could
+    mistake bigger messages for a slower poller.
     """
     start = next((sample for sample in samples if sample[1] >= low), None)
     end = next((sample for sample in samples if sample[1] >= high), None)
     if start is None or end is None or end[0] <= start[0] or end[1] <= start[1]:
         return None
     seconds = end[0] - start[0]
-    return (end[1] - start[1]) / seconds, (end[2] - start[2]) / TICKS_PER_SECOND / seconds
+    stored_bytes = sum(sizes[start[1] : end[1]])
+    return (
+        (end[1] - start[1]) / seconds,
+        stored_bytes / MB / seconds,
+        (end[2] - start[2]) / TICKS_PER_SECOND / seconds,
+    )
 
 
-def progress_summary(samples: list[tuple[float, int, int]], count: int) -> dict[str, Any]:
+def progress_summary(samples: list[tuple[float, int, int]], sizes: Sequence[int]) -> dict[str, Any]:
     """Throughput from 10 % to 30 % of the mailbox stored, and from 70 % to 90 %, with the machine's load."""
-    early = segment(samples, count // 10, 3 * count // 10)
-    late = segment(samples, 7 * count // 10, 9 * count // 10)
-    return {
-        "samples": samples,
-        "early_per_second": early[0] if early else None,
-        "early_busy_cores": early[1] if early else None,
-        "late_per_second": late[0] if late else None,
-        "late_busy_cores": late[1] if late else None,
-    }
+    count = len(sizes)
+    summary: dict[str, Any] = {"samples": samples}
+    for name, low, high in (("early", count // 10, 3 * count // 10), ("late", 7 * count // 10, 9 * count // 10)):
+        figures = segment(samples, sizes, low, high)
+        summary[f"{name}_per_second"] = figures[0] if figures else None
+        summary[f"{name}_mb_per_second"] = figures[1] if figures else None
+        summary[f"{name}_busy_cores"] = figures[2] if figures else None
+    return summary
 
 
 def sqlite_rows(path: Path) -> Callable[[], int]:
@@ -521,7 +529,7 @@ class Bench:
             self.corpus.wire_bytes if expect_new and messages == self.corpus.count else 0,
             command_seconds=self.command_seconds(key),
             database=url,
-            progress=progress_summary(finished.samples, self.corpus.count) if progress is not None else {},
+            progress=progress_summary(finished.samples, self.corpus.sizes) if progress is not None else {},
             tree_pss_mib=finished.tree_pss_mib,
             tree_processes=finished.tree_processes,
             busy_cores=finished.busy_cores,
@@ -845,11 +853,12 @@ def _print_phase(phase: Phase) -> None:
     note = ""
     if phase.command_seconds is not None:
         note = f"command {phase.command_seconds:.2f} s" if phase.key not in ("a", "a0") else ""
-    early, late = phase.progress.get("early_per_second"), phase.progress.get("late_per_second")
-    if early and late:
-        note += (
-            f"; 10–30 %: {early:.0f} msg/s (busy {phase.progress['early_busy_cores']:.2f}), "
-            f"70–90 %: {late:.0f} msg/s (busy {phase.progress['late_busy_cores']:.2f})"
+    progress = phase.progress
+    if progress.get("early_per_second") and progress.get("late_per_second"):
+        note += "; " + ", ".join(
+            f"{part} {progress[f'{name}_per_second']:.0f} msg/s {progress[f'{name}_mb_per_second']:.1f} MB/s "
+            f"(busy {progress[f'{name}_busy_cores']:.2f})"
+            for name, part in (("early", "10–30 %:"), ("late", "70–90 %:"))
         )
     if phase.key.startswith("d"):
         note += f"; read {phase.output.get('read')}"
