@@ -47,3 +47,32 @@ class RenewalNotice(SQLModel, table=True):
     balance_minutes: int
     outgoing_mail_id: int | None = Field(default=None, foreign_key="outgoing_mail.id")
     created_at: datetime = utc_column(default=utcnow)
+
+
+class Statement(SQLModel, table=True):
+    """A monthly statement as it was sent: frozen content and its hash, never rewritten.
+
+    A client's month is stated once; `psp statements --resend` adds the next version rather than
+    changing what the client already received.
+
+    Attributes:
+      month: the statement month in the consultancy's time zone, as YYYY-MM.
+      content_hash: SHA-256 over the text, HTML, CSV and PDF, in that order, to show it is unchanged.
+    """
+
+    __tablename__ = "statement"
+    __table_args__ = (sa.UniqueConstraint("client_id", "month", "version", name="statement_version_once"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    month: str = Field(max_length=7)
+    version: int = 1
+    opening_minutes: int
+    closing_minutes: int
+    content_hash: str = Field(max_length=64)
+    text_body: str = Field(sa_type=sa.Text)
+    html_body: str = Field(sa_type=sa.Text)
+    csv_attachment: str = Field(sa_type=sa.Text)
+    pdf_attachment: bytes = Field(sa_type=sa.LargeBinary)
+    outgoing_mail_id: int | None = Field(default=None, foreign_key="outgoing_mail.id")
+    created_at: datetime = utc_column(default=utcnow)
