@@ -20,7 +20,7 @@ from sqlmodel import Session, SQLModel
 
 from psp import db
 from psp.config import Settings
-from tests.servers.postgres import postgres_url, scratch_database
+from tests.servers.postgres import drop_database, postgres_url, scratch_database
 
 BACKENDS = ("sqlite", "postgres")
 
@@ -35,14 +35,17 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_test_url() -> str:
-    """One migrated scratch database for the whole run (per xdist worker, if any)."""
+def postgres_test_url() -> Iterator[str]:
+    """One migrated scratch database for the whole run, named by process so runs side by side never meet."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    url = scratch_database(postgres_url(), f"psp_test_{worker}")
+    base = postgres_url()
+    name = f"psp_test_{worker}_{os.getpid()}"
+    url = scratch_database(base, name)
     engine = db.make_engine(url)
     db.migrate(engine)
     engine.dispose()
-    return url
+    yield url
+    drop_database(base, name)
 
 
 def _empty_postgres(url: str) -> None:

@@ -66,13 +66,23 @@ def scratch_database(base_url: str, name: str) -> str:
     """
     if not _DATABASE_NAME.match(name):
         raise ValueError(f"database name {name!r} must match {_DATABASE_NAME.pattern}")
+    with psycopg.connect(_maintenance_url(base_url, name), autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return urlunsplit(urlsplit(base_url)._replace(path=f"/{name}"))
+
+
+def drop_database(base_url: str, name: str) -> None:
+    """Drop a scratch database, ending any connection still open to it."""
+    with psycopg.connect(_maintenance_url(base_url, name), autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _maintenance_url(base_url: str, name: str) -> str:
+    """base_url's own database, or `postgres` when that is the one being dropped."""
     base = urlsplit(base_url)
     base_database = base.path.lstrip("/") or "postgres"
     maintenance_database = "postgres" if base_database == name else base_database
     # libpq understands postgresql:// but not SQLAlchemy's "+driver" suffix.
     libpq_scheme = base.scheme.split("+", 1)[0]
-    maintenance_url = urlunsplit(base._replace(scheme=libpq_scheme, path=f"/{maintenance_database}"))
-    with psycopg.connect(maintenance_url, autocommit=True) as connection:
-        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return urlunsplit(base._replace(path=f"/{name}"))
+    return urlunsplit(base._replace(scheme=libpq_scheme, path=f"/{maintenance_database}"))
