@@ -14,11 +14,12 @@ EXAMPLE = Path(__file__).parents[1] / "psp.example.toml"
 
 def test_the_documented_example_is_exactly_the_defaults() -> None:
     example = load_settings(EXAMPLE)
-    assert (example.policy, example.staff, example.modules, example.database) == (
+    assert (example.policy, example.staff, example.modules, example.database, example.web) == (
         Settings().policy,
         Settings().staff,
         Settings().modules,
         Settings().database,
+        Settings().web,
     )
 
 

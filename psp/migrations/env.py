@@ -6,6 +6,7 @@ from sqlmodel import SQLModel
 import ingest.models  # noqa: F401 - registers the tables on SQLModel.metadata
 import ledger.models  # noqa: F401
 import notify.models  # noqa: F401
+import psp.web.models  # noqa: F401
 
 engine = context.config.attributes["engine"]
 with engine.connect() as connection:

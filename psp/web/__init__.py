@@ -1,0 +1,1 @@
+"""The web shell: the clients' Support Tracking Report and the staff pages (`psp serve`)."""
