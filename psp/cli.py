@@ -19,7 +19,7 @@ from typer._click import ClickException, Context  # Typer ships its own Click
 from typer._click.exceptions import NoArgsIsHelpError
 from typer.core import TyperGroup
 
-from psp.commands import clients, intake, ledger_commands, notify, proposals, rules, setup
+from psp.commands import clients, intake, ledger_commands, notify, proposals, rules, setup, statements
 from psp.commands.common import AppContext
 from psp.config import database_url, load_settings
 from psp.errors import PspError
@@ -106,7 +106,7 @@ def _root(
     ctx.call_on_close(ctx.obj.close)
 
 
-for _module in (setup, clients, proposals, ledger_commands, intake, rules, notify):
+for _module in (setup, clients, proposals, ledger_commands, intake, rules, notify, statements):
     _module.register(app)
 
 

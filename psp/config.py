@@ -37,6 +37,8 @@ class Policy:
       renewal_thresholds: balances (minutes) at which a renewal notice is sent.
       timezone: the consultancy's zone; dates on reports and statements are taken in it.
       currency: ISO code used to print non-plan amounts.
+      block_price_cents: price of one block in minor units, for "what a plan would have cost" on
+        statements; 0 prices it at the client's hourly rate.
     """
 
     block_minutes: int = 360
@@ -47,6 +49,7 @@ class Policy:
     renewal_thresholds: tuple[int, ...] = (60,)
     timezone: str = "Europe/London"
     currency: str = "GBP"
+    block_price_cents: int = 0
 
     @property
     def fraction(self) -> Fraction:
@@ -228,6 +231,8 @@ def _check_policy(policy: Policy, source: str) -> None:
         raise ConfigError(f"{source}: [policy].round_to_minutes must be positive")
     if policy.min_billable_minutes < 0 or policy.nonplan_minimum_minutes < 0:
         raise ConfigError(f"{source}: [policy] minimums cannot be negative")
+    if policy.block_price_cents < 0:
+        raise ConfigError(f"{source}: [policy].block_price_cents cannot be negative")
     if any(not isinstance(t, int) for t in policy.renewal_thresholds):
         raise ConfigError(f"{source}: [policy].renewal_thresholds must be whole minutes")
     try:
