@@ -184,6 +184,58 @@ class Database:
 
 
 @dataclass(frozen=True)
+class Rt:
+    """The Request Tracker helpdesk `psp sync rt` reads (REST 2.0); no url means none.
+
+    Attributes:
+      url: RT's base URL, e.g. https://rt.example.com (without /REST/2.0).
+      token_env: the environment variable holding an RT auth token; used when set.
+      user, password_env: basic auth instead of a token (the password from that variable).
+      queues: the queues to read; empty reads every queue the RT user may see.
+      timezone: the RT user's time zone; RT reads the dates of a ticket search in it.
+      page_size: tickets and transactions per request (RT allows at most 100).
+      interval_seconds: `psp poll --watch` syncs RT this often; 0 leaves RT out of the watch.
+      timeout_seconds: how long one request may take before the sync fails.
+    """
+
+    url: str = ""
+    token_env: str = "PSP_RT_TOKEN"
+    user: str = ""
+    password_env: str = "PSP_RT_PASSWORD"
+    queues: tuple[str, ...] = ()
+    timezone: str = "UTC"
+    page_size: int = 100
+    interval_seconds: int = 300
+    timeout_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class Tickets:
+    """Ticket exports (CSV or JSON) read by `psp ingest`: which columns hold what.
+
+    Each field lists the column names it may have; the first one the file has is used, compared
+    without regard to case. A JSON column may be a dotted path into nested objects
+    (`requester.email`).
+
+    Attributes:
+      system: the helpdesk the files come from; a ticket is known by (system, ticket id).
+      entry: a column naming each row when a ticket has several rows (its comments); without
+        one, a ticket is one row.
+      minutes: whole minutes, or h:mm; empty means none recorded (the time is estimated).
+    """
+
+    system: str = "import"
+    ticket_id: tuple[str, ...] = ("ticket_id", "ticket id", "id")
+    requester: tuple[str, ...] = ("requester_email", "requester email", "requester", "email")
+    subject: tuple[str, ...] = ("subject",)
+    created: tuple[str, ...] = ("created", "created_at", "created at", "created time")
+    body: tuple[str, ...] = ("body", "description")
+    minutes: tuple[str, ...] = ("minutes", "time spent", "time tracked")
+    entry: tuple[str, ...] = ("entry_id", "comment_id")
+    queue: tuple[str, ...] = ("queue", "group")
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration, as read from one file."""
 
@@ -195,6 +247,8 @@ class Settings:
     rules: Rules = field(default_factory=Rules)
     smtp: Smtp = field(default_factory=Smtp)
     web: Web = field(default_factory=Web)
+    rt: Rt = field(default_factory=Rt)
+    tickets: Tickets = field(default_factory=Tickets)
     module_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     imap: tuple[ImapAccount, ...] = ()
     source: str = "defaults"
@@ -249,9 +303,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "mail": Mail,
     "rules": Rules,
     "web": Web,
+    "tickets": Tickets,
 }
-# Sections owned by later parts of the product (helpdesk); accepted, read there.
-_OTHER_SECTIONS = {"rt"}
 
 
 def _smtp(raw: Any, source: str) -> Smtp:
@@ -261,6 +314,19 @@ def _smtp(raw: Any, source: str) -> Smtp:
     if smtp.security not in _SECURITY:
         raise ConfigError(f"{source}: [smtp].security must be one of {', '.join(_SECURITY)}")
     return smtp
+
+
+def _rt(raw: Any, source: str) -> Rt:
+    rt: Rt = _section(Rt, "rt", raw, source)
+    if not 1 <= rt.page_size <= 100:
+        raise ConfigError(f"{source}: [rt].page_size must be between 1 and 100 (RT's limit)")
+    if rt.interval_seconds < 0 or rt.timeout_seconds <= 0:
+        raise ConfigError(f"{source}: [rt].interval_seconds cannot be negative, timeout_seconds must be positive")
+    try:
+        ZoneInfo(rt.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"{source}: [rt].timezone {rt.timezone!r} is not a known time zone") from exc
+    return rt
 
 
 def _aliases(raw: Any, source: str) -> Mapping[str, tuple[str, ...]]:
@@ -301,9 +367,11 @@ def parse_settings(text: str, source: str) -> Settings:
             built[name] = _smtp(value, source)
         elif name == "module_aliases":
             built[name] = _aliases(value, source)
+        elif name == "rt":
+            built[name] = _rt(value, source)
         elif name in _SECTIONS:
             built[name] = _section(_SECTIONS[name], name, value, source)
-        elif name not in _OTHER_SECTIONS:
+        else:
             raise ConfigError(f"{source}: unknown section [{name}]")
     settings = Settings(**built, source=source)
     _check_policy(settings.policy, source)
