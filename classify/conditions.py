@@ -96,6 +96,33 @@ def header(value: Any) -> Condition:
     return check
 
 
+def queue(value: Any) -> Condition:
+    """The ticket is in one of these helpdesk queues (case-insensitive)."""
+    queues = {q.lower() for q in _strings(value, "queue")}
+    return lambda facts, _: f"queue {facts.queue}" if facts.queue and facts.queue.lower() in queues else None
+
+
+def custom_field(value: Any) -> Condition:
+    """`custom_field = "Severity"` (has a value) or `{ name = "Severity", matches = "^(high|urgent)$" }`."""
+    if isinstance(value, str) and value:
+        name, pattern = value.lower(), None
+    elif isinstance(value, dict) and isinstance(value.get("name"), str) and set(value) <= {"name", "matches"}:
+        name, pattern = value["name"].lower(), _regex(value.get("matches", ".*"), "custom_field.matches")
+    else:
+        raise RuleSyntaxError(f'custom_field must be a name or {{ name = "…", matches = "…" }}, got {value!r}')
+
+    def check(facts: ItemFacts, _: Context) -> Evidence:
+        for field_name, values in facts.custom_fields.items():
+            if field_name.lower() != name:
+                continue
+            for found in values:
+                if found and (pattern is None or pattern.search(found)):
+                    return f"{field_name} = {found[:40]}"
+        return None
+
+    return check
+
+
 def _regex(value: Any, kind: str) -> re.Pattern[str]:
     if not isinstance(value, str):
         raise RuleSyntaxError(f"{kind} must be a regular expression, got {value!r}")
@@ -254,6 +281,8 @@ KINDS: dict[str, Callable[[Any], Condition]] = {
     "channel": channel,
     "folder": folder,
     "header": header,
+    "queue": queue,
+    "custom_field": custom_field,
     "words": words,
     "no_words": no_words,
     "regex": regex,

@@ -31,6 +31,8 @@ class ItemFacts:
       thread_category: the category already given to the item's thread, or None.
       projects: the client's open projects.
       given_minutes: time recorded by a person (helpdesk TimeTaken, a logged call), taken as given.
+      queue: the helpdesk queue of a ticket ("" for other items).
+      custom_fields: a ticket's custom fields, name → values.
     """
 
     channel: str = "email"
@@ -46,3 +48,5 @@ class ItemFacts:
     thread_category: str | None = None
     projects: tuple[Project, ...] = ()
     given_minutes: int | None = None
+    queue: str = ""
+    custom_fields: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
