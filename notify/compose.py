@@ -11,7 +11,7 @@ from ledger.report_formats import hours
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
-    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,

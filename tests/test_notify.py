@@ -17,7 +17,15 @@ from ledger.posting import approve, buy_block
 from notify.mailer import OutboxMailer, SmtpMailer
 from notify.models import OutgoingMail, RenewalNotice
 from notify.outbox import deliver_pending
-from notify.renewals import record_notice, renewals_due, run_out_date, thresholds_crossed
+from notify.renewals import (
+    DueNotice,
+    RecentItem,
+    compose_notice,
+    record_notice,
+    renewals_due,
+    run_out_date,
+    thresholds_crossed,
+)
 from psp import db
 from psp.config import Policy, Settings, Smtp, Staff
 from tests import builders
@@ -155,3 +163,23 @@ def test_without_a_relay_messages_go_to_the_outbox(engine: Engine, tmp_path: Pat
     assert delivery.status == "sent"
     [written] = list((tmp_path / "outbox").glob("*.eml"))
     assert b"Auto-Submitted: auto-generated" in written.read_bytes()
+
+
+def test_the_html_part_shows_client_text_escaped() -> None:
+    notice = DueNotice(
+        client_id=1,
+        slug="acme",
+        name="Acme <img src=x onerror=alert(1)>",
+        block_id=1,
+        balance=50,
+        pending=0,
+        thresholds=(60,),
+        contacts=("jane@acme.example",),
+        recent=(RecentItem(TODAY, "<script>alert(1)</script>", 30),),
+        run_out=None,
+    )
+    composed = compose_notice(notice, SETTINGS)
+    assert "<script>" not in composed.html
+    assert "<img" not in composed.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in composed.html
+    assert "<script>alert(1)</script>" in composed.text
