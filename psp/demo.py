@@ -19,6 +19,11 @@ from ledger.models import Category, Channel, Client, Plan, ProjectStatus
 from ledger.posting import approve, buy_block, decide_project, reject, reverse_entry
 from ledger.projects import add_project
 from ledger.proposals import log_contact
+from ledger.statements import StatementMonth
+from notify.mailer import OutboxMailer
+from notify.outbox import Delivery, deliver_pending
+from notify.renewals import record_notice, renewals_due
+from notify.statements import gather, record_statements, render_all
 from psp import db
 from psp.commands.common import noon_utc
 from psp.config import Settings, load_settings
@@ -116,6 +121,7 @@ _MONTH = (
     Contact(18, "bluebell-teas", Channel.ONSITE, 180, "Server migration and DNS changes"),
     Contact(22, "bluebell-teas", Channel.EMAIL, 10, "Admin password reset", decision="reject"),
     Contact(25, "bluebell-teas", Channel.PHONE, 30, "Image Handler thumbnails broken", decision="pending"),
+    Contact(27, "bluebell-teas", Channel.EMAIL, 60, "Checkout slow after the server migration"),  # balance 55
     Contact(7, "corner-bikes", Channel.PHONE, 30, "Payment module error at checkout"),
     Contact(16, "corner-bikes", Channel.EMAIL, 150, "Custom sales report export", approve_minutes=100),
     Contact(
@@ -177,3 +183,20 @@ def populate(session: Session, settings: Settings, today: date) -> None:
         ("Subscription Boxes", ProjectStatus.DECLINED, 14),
     ):
         decide_project(session, STAFF, projects[name].id or 0, status, policy, day(decided))
+
+
+def send_demo_mail(engine: Engine, settings: Settings, today: date, outbox: Path) -> list[Delivery]:
+    """The month's statements and any renewal notice due, written to `outbox` as .eml files.
+
+    Always the outbox, whatever relay the settings name: the demo's clients are made up.
+    """
+    outbox.mkdir(parents=True, exist_ok=True)
+    for old in outbox.glob("*.eml"):
+        old.unlink()
+    first = demo_month(today)
+    rendered = render_all(gather(engine, settings, StatementMonth(first.year, first.month), None), settings)
+    with db.transaction(engine) as session:
+        for notice in renewals_due(session, settings, today):
+            record_notice(session, notice, settings)
+        record_statements(session, settings, rendered)
+    return deliver_pending(engine, OutboxMailer(outbox), pause_seconds=0)

@@ -6,11 +6,14 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date, timedelta
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
 
 PSP = Path(sys.executable).with_name("psp")
+DEMO_CLIENTS = ("Acme Shop", "Bluebell Teas", "Corner Bikes", "Gartenwelt GmbH")
 DEMO_PENDING = ("Question about shipping zones", "Image Handler thumbnails broken", "What would a PSP block cost?")
 
 
@@ -56,20 +59,30 @@ def test_demo_prints_reports_and_pending_and_can_run_again(tmp_path: Path) -> No
     assert "Sample mailbox ingested: 29 read, 23 stored, 0 duplicate, 6 ignored, 0 quarantined" in first
     # pending review: logged calls plus the sample mailbox's chargeable client mail
     assert "Balance 270 min (4:30); pending review 20 min" in first
-    assert "Balance 100 min (1:40); pending review 30 min" in first
+    assert "Balance 55 min (0:55); pending review 30 min" in first
     assert "Balance -240 min (-4:00); pending review 0 min" in first
     assert 'rule third-party-module: sender is client; trace points into "One-Page Checkout"' in first
     waiting = first.split("Waiting for review:", 1)[1]
     for subject in DEMO_PENDING:
         assert subject in waiting
 
+    last_month = date.today().replace(day=1) - timedelta(days=1)
+    month, year = last_month.strftime("%B"), last_month.year
+    outbox = sorted((tmp_path / "psp-demo" / "outbox").glob("*.eml"))
+    subjects = sorted(str(message_from_bytes(p.read_bytes(), policy=policy.default)["Subject"]) for p in outbox)
+    assert subjects == [
+        *(f"Support statement for {month} {year}: {name}" for name in DEMO_CLIENTS),
+        "Your support balance: 55 minutes left — time to renew your Priority Support Plan",
+    ]
+
     second = ok(tmp_path, "demo")
     assert second == first
+    assert len(list((tmp_path / "psp-demo" / "outbox").glob("*.eml"))) == 5  # replaced, not added
     demo_db = "sqlite:///psp-demo/psp.db"
     clients = json.loads(ok(tmp_path, "--db", demo_db, "client", "list", "--json"))
     assert {c["slug"]: c["balance_minutes"] for c in clients} == {
         "acme-shop": 270,
-        "bluebell-teas": 100,
+        "bluebell-teas": 55,
         "corner-bikes": -240,
         "gartenwelt-gmbh": 360,
     }

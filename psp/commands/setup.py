@@ -37,7 +37,9 @@ def demo_command(
     with db.transaction(engine) as session:
         demo.populate(session, settings, app.today())
     mail = ingest_files(engine, settings, [demo.SAMPLE_MAILDIR])
-    typer.echo(f"Sample mailbox ingested: {summary_line(mail)}\n")
+    typer.echo(f"Sample mailbox ingested: {summary_line(mail)}")
+    sent = demo.send_demo_mail(engine, settings, app.today(), folder / "outbox")
+    typer.echo(f"Outbox: {len(sent)} messages (statements and a renewal notice) in {folder / 'outbox'}\n")
     with db.transaction(engine) as session:
         for summary in list_clients(session):
             client = get_client(session, summary.slug)
