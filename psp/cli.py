@@ -8,6 +8,7 @@ transaction, a failed command has written nothing.
 from __future__ import annotations
 
 import getpass
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -15,11 +16,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer._click import ClickException, Context  # Typer ships its own Click
+import typer.main
+from typer._click import ClickException, Command, Context  # Typer ships its own Click
 from typer._click.exceptions import NoArgsIsHelpError
 from typer.core import TyperGroup
 
-from psp.commands import clients, intake, ledger_commands, notify, proposals, rules, setup, statements
 from psp.commands.common import AppContext
 from psp.config import database_url, load_settings
 from psp.errors import PspError
@@ -27,6 +28,22 @@ from psp.errors import PspError
 # Options that may appear anywhere on the line (`psp client list --db URL` as well as
 # `psp --db URL client list`): scripts written against the contract use both.
 _GLOBAL_OPTIONS = ("--db", "--config", "--actor")
+
+# Each command module, with the top-level commands its `register(app)` adds, in `psp --help`
+# order. A module is imported only when one of its commands runs, so `psp poll` does not pay
+# for the statements' PDF fonts or the migrations: start-up is most of a quick command's time.
+# To add a command module, add its line here (tests/test_cli_registration.py checks the names).
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "psp.commands.setup": ("init", "demo"),
+    "psp.commands.clients": ("client", "block"),
+    "psp.commands.proposals": ("log", "proposals"),
+    "psp.commands.ledger_commands": ("project", "balance", "report", "entries"),
+    "psp.commands.intake": ("ingest", "poll", "mailboxes", "quarantine"),
+    "psp.commands.rules": ("classify", "rules", "reclassify"),
+    "psp.commands.notify": ("notify",),
+    "psp.commands.statements": ("statements",),
+}
+_MODULE_OF = {name: module for module, names in COMMANDS.items() for name in names}
 
 
 def hoist_global_options(args: Sequence[str]) -> list[str]:
@@ -54,10 +71,32 @@ def hoist_global_options(args: Sequence[str]) -> list[str]:
 
 
 class PspGroup(TyperGroup):
-    """The root command: global options anywhere, and every error as one line."""
+    """The root command: global options anywhere, every error as one line, commands loaded on demand."""
 
     def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_global_options(args))
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return [*_MODULE_OF, *(name for name in super().list_commands(ctx) if name not in _MODULE_OF)]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        module = _MODULE_OF.get(cmd_name)
+        if cmd_name not in self.commands and module is not None:
+            self._load(module)
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(self, ctx: Context, args: list[str]) -> tuple[str | None, Command | None, list[str]]:
+        if args and args[0] not in _MODULE_OF:
+            for module in COMMANDS:  # a typo: suggest the closest of all commands
+                self._load(module)
+        return super().resolve_command(ctx, args)
+
+    def _load(self, module: str) -> None:
+        """Import a command module and add the commands it registers, built as the root's own."""
+        commands = typer.Typer(rich_markup_mode=self.rich_markup_mode)
+        importlib.import_module(module).register(commands)
+        for name, command in typer.main.get_group(commands).commands.items():
+            self.commands.setdefault(name, command)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
@@ -104,10 +143,6 @@ def _root(
         actor=actor or os.environ.get("USER") or getpass.getuser(),
     )
     ctx.call_on_close(ctx.obj.close)
-
-
-for _module in (setup, clients, proposals, ledger_commands, intake, rules, notify, statements):
-    _module.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,30 @@
+"""The root command's table of command modules says what each module really registers.
+
+`psp` imports a command module only when one of its commands runs, going by the names in
+`psp.cli.COMMANDS`; a name missing there would be a command nobody can reach.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+import typer
+import typer.main
+
+from psp.cli import COMMANDS
+
+
+@pytest.mark.parametrize("module", COMMANDS)
+def test_the_table_names_every_command_the_module_registers(module: str) -> None:
+    scratch = typer.Typer()
+    importlib.import_module(module).register(scratch)
+    registered = tuple(typer.main.get_group(scratch).commands)
+    assert sorted(registered) == sorted(COMMANDS[module]), (
+        f"psp/cli.py COMMANDS lists {COMMANDS[module]} for {module}, which registers {registered}"
+    )
+
+
+def test_no_command_name_is_taken_twice() -> None:
+    names = [name for names in COMMANDS.values() for name in names]
+    assert len(names) == len(set(names))
