@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install the real servers the test suite talks to: Dovecot (IMAP), PostgreSQL
-# and Chromium, from Debian packages.
+# Install the real servers the test suite talks to: Dovecot (IMAP), PostgreSQL,
+# Chromium and Request Tracker 5, from Debian packages.
 #
 # Idempotent and cheap when nothing is missing: every package is checked with
 # dpkg/command -v first, and `apt-get update` only runs when something has to
@@ -22,6 +22,9 @@ postgres_server_present() {
     done
     return 1
 }
+
+# Request Tracker 5 (the helpdesk tests) has its own script: preseeded answers, its own packages.
+bash "$(dirname "$0")/request_tracker.sh"
 
 missing=()
 package_installed dovecot-imapd || missing+=(dovecot-imapd)

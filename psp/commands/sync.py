@@ -1,0 +1,37 @@
+"""`psp sync rt`: helpdesk tickets from Request Tracker."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+
+from ingest.rt_sync import sync_rt
+from ingest.store import IntakeSummary
+from psp.commands.common import context, print_json
+
+sync_app = typer.Typer(help="Read helpdesk tickets.", no_args_is_help=True)
+
+
+def _line(summary: IntakeSummary) -> str:
+    return ", ".join(f"{value} {name}" for name, value in asdict(summary).items())
+
+
+@sync_app.command("rt")
+def sync_request_tracker(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Read the tickets of [rt] changed since the last sync: each transaction stored once."""
+    app = context(ctx)
+
+    def log_page(number: int, summary: IntakeSummary) -> None:
+        typer.echo(f"page {number}: {_line(summary)}", err=True)
+
+    summary = sync_rt(app.engine(), app.settings, on_page=None if as_json else log_page)
+    if as_json:
+        print_json(asdict(summary))
+    else:
+        typer.echo(_line(summary))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(sync_app, name="sync")
