@@ -17,7 +17,7 @@ from ledger import audit
 from ledger.clients import normalise_address
 from ledger.errors import AlreadyExistsError, InvalidInputError
 from psp.config import Web
-from psp.web.errors import LoginRefusedError, TooManyAttemptsError
+from psp.web.errors import TooManyAttemptsError
 from psp.web.models import LoginAttempt, StaffAccount
 
 MIN_PASSWORD_LENGTH = 10
@@ -52,8 +52,13 @@ def _recent_failures(session: Session, email: str, address: str, since: datetime
     return int(count)
 
 
-def check_login(session: Session, web: Web, email: str, password: str, address: str, now: datetime) -> StaffAccount:
-    """The account if the password is right; every attempt is recorded for the rate limit."""
+def check_login(
+    session: Session, web: Web, email: str, password: str, address: str, now: datetime
+) -> StaffAccount | None:
+    """The account if the password is right, else None; every attempt is recorded for the rate limit.
+
+    A wrong password returns rather than raises, so the caller commits the failed attempt.
+    """
     email = email.strip().lower()[:320]
     window = timedelta(minutes=web.login_window_minutes)
     if _recent_failures(session, email, address, now - window) >= web.login_attempts:
@@ -65,7 +70,7 @@ def check_login(session: Session, web: Web, email: str, password: str, address: 
         ok = False
     session.add(LoginAttempt(email=email, address=address[:64], at=now, succeeded=ok))
     if not ok or account is None:
-        raise LoginRefusedError("wrong e-mail address or password")
+        return None
     if _hasher.check_needs_rehash(account.password_hash):
         account.password_hash = _hasher.hash(password)
         session.add(account)

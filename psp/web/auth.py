@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, status
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from psp import db
 from psp.web.accounts import check_login
 from psp.web.deps import State, current_staff, redirect, render_staff
-from psp.web.errors import LoginRefusedError, TooManyAttemptsError
+from psp.web.errors import TooManyAttemptsError
 from psp.web.security import check_csrf
 
 router = APIRouter()
@@ -35,12 +35,15 @@ def login(
     check_csrf(request, csrf)
     address = request.client.host if request.client else "unknown"
     try:
-        with db.transaction(state.engine) as session:
+        with db.transaction(state.engine) as session:  # committed also when refused: the attempt counts
             account = check_login(session, state.settings.web, email, password, address, datetime.now(UTC))
-            staff_id, staff_email = account.id, account.email
-    except (LoginRefusedError, TooManyAttemptsError) as exc:
-        code = status.HTTP_429_TOO_MANY_REQUESTS if isinstance(exc, TooManyAttemptsError) else 401
-        return render_staff(request, None, "staff/login.html", {"email": email, "error": str(exc)}, code)
+            found = (account.id, account.email) if account else None
+    except TooManyAttemptsError as exc:
+        return render_staff(request, None, "staff/login.html", {"email": email, "error": str(exc)}, 429)
+    if found is None:
+        error = "wrong e-mail address or password"
+        return render_staff(request, None, "staff/login.html", {"email": email, "error": error}, 401)
+    staff_id, staff_email = found
     request.session.clear()  # a fresh session and CSRF token on login: nothing from before carries over
     request.session.update({"staff_id": staff_id, "staff_email": staff_email})
     return redirect("/staff/review")

@@ -7,10 +7,6 @@ class WebError(PspError):
     """Root of the web shell's errors."""
 
 
-class LoginRefusedError(WebError):
-    """The e-mail address or the password is wrong (which of the two is not said)."""
-
-
 class TooManyAttemptsError(WebError):
     """Too many failed logins for this account from this address; wait for the window to pass."""
 
