@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "psp.commands.rules": ("classify", "rules", "reclassify"),
     "psp.commands.notify": ("notify",),
     "psp.commands.statements": ("statements",),
+    "psp.commands.web": ("serve", "portal", "staff"),
 }
 _MODULE_OF = {name: module for module, names in COMMANDS.items() for name in names}
 
