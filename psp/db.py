@@ -8,24 +8,27 @@ waits its turn (busy timeout).
 
 from __future__ import annotations
 
+import importlib
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session
 
 from psp.errors import DatabaseError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_S = 30
+# `revision = "0004"` and `down_revision = "0003"` (or None) as alembic writes them in each migration.
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\b[^=\n]*=\s*(?:['\"]([^'\"]+)['\"]|None)", re.MULTILINE)
 
 
 def _public(url: str) -> str:
@@ -94,7 +97,9 @@ def make_engine(url: str, *, must_exist: bool = True) -> Engine:
 
 
 def _alembic_config(engine: Engine) -> Config:
-    config = Config()
+    """Alembic, for the commands that change the schema; imported here because every other
+    command would pay 0.1 s of start-up for it."""
+    config: Config = importlib.import_module("alembic.config").Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
     return config
@@ -102,14 +107,37 @@ def _alembic_config(engine: Engine) -> Config:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest migration (what `psp init` does; safe to repeat)."""
-    command.upgrade(_alembic_config(engine), "head")
+    importlib.import_module("alembic.command").upgrade(_alembic_config(engine), "head")
+
+
+def schema_head() -> str:
+    """The newest migration, read from the migration files themselves.
+
+    Alembic's script directory says the same (tests/test_migrations.py checks that) but costs
+    more than a quick command's own work to load. A new migration needs nothing else changed.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        for kind, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            (revisions if kind == "revision" else parents).add(value)
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise DatabaseError(f"the migrations in {MIGRATIONS} have {len(heads)} heads ({sorted(heads)}), not one")
+    return heads.pop()
+
+
+def _current_revision(connection: sa.Connection) -> str | None:
+    if not sa.inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def require_current_schema(engine: Engine) -> None:
     """Refuse to work on a database that `psp init` has not brought up to date."""
-    head = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
+    head = schema_head()
     with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
+        current = _current_revision(connection)
     if current is None:
         raise DatabaseError(f"database {_public(str(engine.url))} is not initialised: run `psp init`")
     if current != head:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
@@ -24,3 +25,12 @@ def test_migrations_go_down_and_up_again(engine: Engine) -> None:
         assert MigrationContext.configure(connection).get_current_revision() is None
     db.migrate(engine)
     db.require_current_schema(engine)
+
+
+def test_the_schema_head_read_from_the_files_is_alembics(engine: Engine) -> None:
+    """`psp` checks the schema without loading alembic; both must name the same newest migration."""
+    alembic_head = ScriptDirectory.from_config(db._alembic_config(engine)).get_current_head()
+    assert db.schema_head() == alembic_head, (
+        f"psp.db.schema_head() reads {db.schema_head()} from psp/migrations/versions, alembic says {alembic_head}:"
+        " check the new migration's `revision` and `down_revision` lines"
+    )
