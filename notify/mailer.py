@@ -110,6 +110,8 @@ class SmtpMailer:
                 if self.config.user:
                     client.login(self.config.user, self.password)
                 refused = client.send_message(message)
+        except smtplib.SMTPNotSupportedError as exc:  # no STARTTLS or AUTH on offer: retrying will not help
+            raise PermanentMailError(f"{self.config.host}:{self.config.port}: {exc}") from exc
         except smtplib.SMTPRecipientsRefused as exc:
             _raise_for({address: reply for address, reply in exc.recipients.items()})
         except smtplib.SMTPResponseException as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, timedelta
@@ -14,7 +15,8 @@ from sqlmodel import Session, select
 from ledger.clients import add_client
 from ledger.models import Client
 from ledger.posting import approve, buy_block
-from notify.mailer import OutboxMailer, SmtpMailer
+from notify.errors import PermanentMailError, TransientMailError
+from notify.mailer import OutboxMailer, SmtpMailer, build_message
 from notify.models import OutgoingMail, RenewalNotice
 from notify.outbox import deliver_pending
 from notify.renewals import (
@@ -165,8 +167,9 @@ def test_without_a_relay_messages_go_to_the_outbox(engine: Engine, tmp_path: Pat
     assert b"Auto-Submitted: auto-generated" in written.read_bytes()
 
 
-def test_the_html_part_shows_client_text_escaped() -> None:
-    notice = DueNotice(
+def hostile_notice() -> DueNotice:
+    """A notice whose client name and item subject are markup, as mail subjects can be."""
+    return DueNotice(
         client_id=1,
         slug="acme",
         name="Acme <img src=x onerror=alert(1)>",
@@ -178,8 +181,86 @@ def test_the_html_part_shows_client_text_escaped() -> None:
         recent=(RecentItem(TODAY, "<script>alert(1)</script>", 30),),
         run_out=None,
     )
+
+
+def test_the_html_part_shows_client_text_escaped() -> None:
+    notice = hostile_notice()
     composed = compose_notice(notice, SETTINGS)
     assert "<script>" not in composed.html
     assert "<img" not in composed.html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in composed.html
     assert "<script>alert(1)</script>" in composed.text
+
+
+SECURE_USER, SECURE_PASSWORD = "psp@harbourcart.example", "relay-secret"
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_a_relay_over_tls_with_a_login_accepts_the_notice(
+    security: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = SmtpServer(security, {SECURE_USER: SECURE_PASSWORD}, tmp_path)
+    server.start()
+    try:
+        monkeypatch.setenv("PSP_SMTP_PASSWORD", SECURE_PASSWORD)
+        config = replace(
+            SETTINGS.smtp, port=server.port, security=security, user=SECURE_USER, cafile=server.cafile or ""
+        )
+        message = build_message(compose_notice(hostile_notice(), SETTINGS), config.sender)
+        SmtpMailer(config).send(message)
+        assert server.inbox.logins == [SECURE_USER]
+        [(recipients, received)] = server.inbox.messages
+        assert recipients == ("jane@acme.example", "anna@harbourcart.example")
+        assert received["Message-ID"].strip() == message["Message-ID"]
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("server_security", "client_security", "password", "error", "expected"),
+    [
+        ("starttls", "starttls", "wrong", PermanentMailError, "535"),  # bad login: not retried
+        ("starttls", "none", SECURE_PASSWORD, PermanentMailError, "SMTP AUTH extension not supported"),  # TLS first
+        ("none", "starttls", SECURE_PASSWORD, PermanentMailError, "STARTTLS extension not supported"),
+        ("ssl", "ssl", None, PermanentMailError, "set the password in $PSP_SMTP_PASSWORD"),
+    ],
+)
+def test_a_relay_that_cannot_be_used_safely_gets_nothing(
+    server_security: str,
+    client_security: str,
+    password: str | None,
+    error: type[Exception],
+    expected: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A wrong password, a relay demanding TLS, no STARTTLS on offer (never a plaintext fallback)."""
+    server = SmtpServer(server_security, {SECURE_USER: SECURE_PASSWORD}, tmp_path)
+    server.start()
+    try:
+        if password is None:
+            monkeypatch.delenv("PSP_SMTP_PASSWORD", raising=False)
+        else:
+            monkeypatch.setenv("PSP_SMTP_PASSWORD", password)
+        config = replace(
+            SETTINGS.smtp, port=server.port, security=client_security, user=SECURE_USER, cafile=server.cafile or ""
+        )
+        message = build_message(compose_notice(hostile_notice(), SETTINGS), config.sender)
+        with pytest.raises(error, match=re.escape(expected)):
+            SmtpMailer(config).send(message)
+        assert server.inbox.messages == []
+    finally:
+        server.stop()
+
+
+def test_a_relay_whose_certificate_is_not_trusted_gets_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = SmtpServer("ssl", {SECURE_USER: SECURE_PASSWORD}, tmp_path)
+    server.start()
+    try:
+        monkeypatch.setenv("PSP_SMTP_PASSWORD", SECURE_PASSWORD)
+        config = replace(SETTINGS.smtp, port=server.port, security="ssl", user=SECURE_USER, cafile="")
+        with pytest.raises(TransientMailError, match="CERTIFICATE_VERIFY_FAILED"):
+            SmtpMailer(config).send(build_message(compose_notice(hostile_notice(), SETTINGS), config.sender))
+        assert server.inbox.messages == []
+    finally:
+        server.stop()

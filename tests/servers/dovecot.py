@@ -49,6 +49,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
+from tests.servers.tls import self_signed_certificate
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT_BASE = 10143
 """Plain IMAP (with STARTTLS) listens on the port base, imaps on port base + 1."""
@@ -332,23 +334,7 @@ class DovecotServer:
     def _ensure_certificate(self) -> None:
         """Create the self-signed certificate once, so clients' cafile stays valid."""
         cert = Path(self.cafile)
-        key = cert.with_name("key.pem")
-        if cert.exists() and key.exists():
-            return
-        command = [_binary("openssl"), "req", "-x509", "-nodes", "-days", "3650", "-subj", "/CN=localhost"]
-        command += ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-keyout", str(key), "-out", str(cert)]
-        # Valid for both names clients use; marked as its own CA so that strict
-        # verifiers (Python 3.13's VERIFY_X509_STRICT) accept it as cafile.
-        extensions = [
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "basicConstraints=critical,CA:TRUE",
-            "keyUsage=critical,digitalSignature,keyCertSign",
-            "extendedKeyUsage=serverAuth",
-        ]
-        for extension in extensions:
-            command += ["-addext", extension]
-        self._run(command, "generate the self-signed certificate")
-        key.chmod(0o600)
+        self_signed_certificate(cert, cert.with_name("key.pem"))
 
     @property
     def _users_path(self) -> Path:
