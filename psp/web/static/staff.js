@@ -1,6 +1,7 @@
 // Keyboard shortcuts for the review queue; every action also works without this file.
 // j/k move between proposals, x selects, a approves, e edits minutes, r focuses the reason,
-// A (shift+a) approves the selected ones. Keys are ignored while typing in a field.
+// A (shift+a) approves the selected ones. Keys are ignored while typing in a field; Escape
+// leaves the field for its proposal.
 (function () {
   "use strict";
   var selectAll = document.getElementById("select-all");
@@ -25,7 +26,10 @@
   document.addEventListener("keydown", function (event) {
     var tag = (event.target.tagName || "").toLowerCase();
     if (tag === "input" || tag === "select" || tag === "textarea" || event.ctrlKey || event.metaKey || event.altKey) {
-      if (event.key === "Escape" && event.target.blur) { event.target.blur(); }
+      if (event.key === "Escape") {
+        var row = current();
+        if (row) { row.focus(); } else if (event.target.blur) { event.target.blur(); }
+      }
       return;
     }
     var row = current();
