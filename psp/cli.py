@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "psp.commands.proposals": ("log", "proposals"),
     "psp.commands.ledger_commands": ("project", "balance", "report", "entries"),
     "psp.commands.intake": ("ingest", "poll", "mailboxes", "quarantine"),
+    "psp.commands.sync": ("sync",),
     "psp.commands.rules": ("classify", "rules", "reclassify"),
     "psp.commands.notify": ("notify",),
     "psp.commands.statements": ("statements",),
