@@ -226,7 +226,7 @@ class Tickets:
 
     system: str = "import"
     ticket_id: tuple[str, ...] = ("ticket_id", "ticket id", "id")
-    requester: tuple[str, ...] = ("requester_email", "requester email", "requester", "email")
+    requester: tuple[str, ...] = ("requester_email", "requester email", "requester.email", "requester", "email")
     subject: tuple[str, ...] = ("subject",)
     created: tuple[str, ...] = ("created", "created_at", "created at", "created time")
     body: tuple[str, ...] = ("body", "description")

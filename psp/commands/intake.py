@@ -16,7 +16,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from ingest.imap import ImapError, mailbox_health, poll_account
 from ingest.intake import ingest_files
 from ingest.quarantine import list_quarantine, retry_quarantined, show_quarantined
+from ingest.rt_watch import rt_watched, watching_rt
 from ingest.store import IntakeSummary
+from ingest.ticket_files import import_ticket_files, is_ticket_file
 from ingest.watch import watch
 from psp.commands.common import context, print_json, print_listing
 
@@ -29,12 +31,20 @@ def summary_line(summary: IntakeSummary) -> str:
 
 def ingest(
     ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(help=".eml files, Maildir folders, mbox files, or folders of them.")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help=".eml files, Maildir folders, mbox files, or folders of them; ticket exports (.csv, .json)."
+        ),
+    ],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Import mail from files: each message stored once, threaded and attributed."""
+    """Import mail and ticket exports from files: each message or ticket entry stored once."""
     app = context(ctx)
     engine = app.engine()
+    tickets = [p for p in paths if is_ticket_file(p)]
+    paths = [p for p in paths if not is_ticket_file(p)]
+    tickets_summary = import_ticket_files(engine, app.settings, tickets) if tickets else IntakeSummary()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), transient=True, disable=as_json) as bar:
         task = bar.add_task("reading mail", total=None)
         running = IntakeSummary()
@@ -43,7 +53,8 @@ def ingest(
             running.add(batch)
             bar.update(task, description=f"read {running.read}: {summary_line(running)}")
 
-        summary = ingest_files(engine, app.settings, paths, advance)
+        summary = ingest_files(engine, app.settings, paths, advance) if paths else IntakeSummary()
+    summary.add(tickets_summary)
     if as_json:
         print_json(asdict(summary))
     else:
@@ -54,7 +65,7 @@ def poll(
     ctx: typer.Context,
     once: Annotated[bool, typer.Option("--once", help="Read each folder once and exit (the default).")] = False,
     watch_mode: Annotated[
-        bool, typer.Option("--watch", help="Stay connected: IMAP IDLE, reconnect on failure.")
+        bool, typer.Option("--watch", help="Stay connected: IMAP IDLE, reconnect on failure; sync RT every interval.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -62,7 +73,7 @@ def poll(
     app = context(ctx)
     if once and watch_mode:
         raise typer.BadParameter("choose --once or --watch, not both")
-    if not app.settings.imap:
+    if not app.settings.imap and not (watch_mode and rt_watched(app.settings)):
         raise ImapError(f"no [[imap]] accounts in {app.settings.source}: nothing to poll")
     engine = app.engine()
 
@@ -74,7 +85,9 @@ def poll(
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
-            watch(engine, app.settings, stop, log_batch)
+            with watching_rt(engine, app.settings, stop, lambda s: typer.echo(f"rt: {summary_line(s)}", err=True)):
+                watch(engine, app.settings, stop, log_batch)
+                stop.wait()  # with RT alone, no IMAP watcher holds the command open
         except KeyboardInterrupt:
             stop.set()
         return
