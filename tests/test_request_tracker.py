@@ -7,8 +7,13 @@ database backends of one test) never see each other's tickets.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,6 +42,7 @@ from tests.servers.request_tracker import (
 )
 
 ALICE = "alice@acme.example"
+PSP = Path(sys.executable).with_name("psp")
 TICKET_BASE_MINUTES = 5  # the default rules' base for a ticket, when no time was recorded
 
 
@@ -282,3 +288,30 @@ def test_basic_auth_and_refused_credentials(
     monkeypatch.setenv("PSP_RT_TOKEN", "1-14-00000000000000000000000000000000")
     with pytest.raises(RequestTrackerError, match=r"refused the credentials \(401"):
         sync_rt(engine, settings)
+
+
+def test_poll_watch_syncs_rt_on_an_interval(
+    db_url: str, engine: Engine, rt_server: RequestTrackerServer, queue: str, acme: Client, tmp_path: Path
+) -> None:
+    config = tmp_path / "psp.toml"
+    config.write_text(f'[rt]\nurl = "{rt_server.url}"\nqueues = ["{queue}"]\ninterval_seconds = 1\n')
+    rt_server.create_ticket(queue, "Before the watch", [ALICE], "First.")
+    env = {**os.environ, "PSP_RT_TOKEN": rt_server.token}
+    command = [str(PSP), "--db", db_url, "--config", str(config), "poll", "--watch"]
+    watcher = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: entry_count(engine) == 1)
+        rt_server.create_ticket(queue, "During the watch", [ALICE], "Second.")
+        wait_for(lambda: entry_count(engine) == 2)
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        _, stderr = watcher.communicate(timeout=30)
+    assert watcher.returncode == 0, stderr
+    assert "rt: 1 read, 1 stored" in stderr
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
