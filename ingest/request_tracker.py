@@ -159,7 +159,7 @@ def _headers(text: str) -> Mapping[str, tuple[str, ...]]:
     return MappingProxyType({name: tuple(values) for name, values in found.items()})
 
 
-def _ticket(item: Mapping[str, Any]) -> Ticket:
+def parse_ticket(item: Mapping[str, Any]) -> Ticket:
     requestors = tuple(
         str(user.get("EmailAddress") or "").lower()
         for user in item.get("Requestor") or ()
@@ -183,7 +183,7 @@ def _ticket(item: Mapping[str, Any]) -> Ticket:
     )
 
 
-def _transaction(ticket: int, item: Mapping[str, Any]) -> Transaction | None:
+def parse_transaction(ticket: int, item: Mapping[str, Any]) -> Transaction | None:
     kind = MESSAGE_TYPES.get(str(item.get("Type")))
     if kind is None:
         return None
@@ -265,7 +265,7 @@ class RequestTracker:
         }
         answer, server_time = self._get("/tickets", params)
         items = answer.get("items") or []
-        tickets = tuple(_ticket(item) for item in items if isinstance(item, dict))
+        tickets = tuple(parse_ticket(item) for item in items if isinstance(item, dict))
         last = not answer.get("next_page") or not tickets
         return TicketPage(tickets, page, last, server_time)
 
@@ -283,7 +283,7 @@ class RequestTracker:
             }
             answer, _ = self._get(f"/ticket/{ticket}/history", params)
             for item in answer.get("items") or ():
-                found = _transaction(ticket, item) if isinstance(item, dict) else None
+                found = parse_transaction(ticket, item) if isinstance(item, dict) else None
                 if found is not None:
                     yield found
             if not answer.get("next_page") or not answer.get("items"):
