@@ -7,6 +7,7 @@ test of the whole ledger. The month is the last full calendar month before today
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from ledger.clients import add_client
+from ledger.clients import add_client, get_client
 from ledger.models import Category, Channel, Client, Plan, ProjectStatus
 from ledger.posting import approve, buy_block, decide_project, reject, reverse_entry
 from ledger.projects import add_project
@@ -27,6 +28,8 @@ from notify.statements import gather, record_statements, render_all
 from psp import db
 from psp.commands.common import noon_utc
 from psp.config import Settings, load_settings
+from psp.web.accounts import add_staff
+from psp.web.links import issue_link
 
 STAFF = "anna@harbourcart.example"
 SAMPLE_DATA = Path(__file__).with_name("sample_data")
@@ -200,3 +203,12 @@ def send_demo_mail(engine: Engine, settings: Settings, today: date, outbox: Path
             record_notice(session, notice, settings)
         record_statements(session, settings, rendered)
     return deliver_pending(engine, OutboxMailer(outbox), pause_seconds=0)
+
+
+def web_access(engine: Engine, settings: Settings) -> tuple[str, str]:
+    """A staff login with a fresh random password and Acme Shop's report link, to try the web pages."""
+    password = secrets.token_urlsafe(12)
+    with db.transaction(engine) as session:
+        add_staff(session, STAFF, STAFF, password)
+        link = issue_link(session, STAFF, get_client(session, "acme-shop"), settings.web)
+    return password, link.url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,7 @@ from ledger.reports import balance, ledger_lines, tracking_report
 from psp import db, demo
 from psp.commands.common import context
 from psp.commands.intake import summary_line
+from psp.commands.web import serve_app
 
 
 def init(ctx: typer.Context) -> None:
@@ -29,10 +31,14 @@ def init(ctx: typer.Context) -> None:
 def demo_command(
     ctx: typer.Context,
     folder: Annotated[Path, typer.Option("--dir", help="Folder for the demo database.")] = Path("psp-demo"),
+    serve: Annotated[bool, typer.Option("--serve", help="Then serve the web portal on 127.0.0.1.")] = False,
+    port: Annotated[int, typer.Option("--port", help="Port for --serve.")] = 8000,
 ) -> None:
     """Run the whole pipeline on bundled sample data in a fresh SQLite database, then print the reports."""
     app = context(ctx)
     settings = demo.demo_settings(app.settings)
+    # The demo serves plain HTTP on this machine only: the session cookie cannot require HTTPS there.
+    settings = replace(settings, web=replace(settings.web, base_url=f"http://127.0.0.1:{port}", secure_cookies=False))
     engine = demo.create_demo_database(folder)
     with db.transaction(engine) as session:
         demo.populate(session, settings, app.today())
@@ -58,6 +64,14 @@ def demo_command(
     )
     url = f"sqlite:///{folder / 'psp.db'}"
     typer.echo(f"\nDemo database: {url}\nTry: psp --db {url} report acme-shop --format html --out report.html")
+    password, link = demo.web_access(engine, settings)
+    typer.echo(
+        f"\nWeb portal ({'serving now' if serve else f'psp demo --serve, or psp --db {url} serve --port {port}'}):\n"
+        f"  Staff login:        {settings.web.base_url}/staff  {demo.STAFF} / {password}\n"
+        f"  Acme Shop's report: {link}"
+    )
+    if serve:
+        serve_app(settings, engine, "127.0.0.1", port)
     engine.dispose()
 
 

@@ -8,10 +8,12 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from sqlalchemy.engine import Engine
 
 from ledger.clients import get_client
 from ledger.errors import InvalidInputError
-from psp.commands.common import AppContext, context, print_listing
+from psp.commands.common import context, print_listing
+from psp.config import Settings
 from psp.web.accounts import add_staff
 from psp.web.app import create_app
 from psp.web.links import issue_link, list_links, revoke_link
@@ -22,9 +24,9 @@ portal_app = typer.Typer(help="Clients' report links: issue, list, revoke.", no_
 staff_app = typer.Typer(help="Staff logins for the web pages.", no_args_is_help=True)
 
 
-def serve_app(app: AppContext, host: str, port: int) -> None:
+def serve_app(settings: Settings, engine: Engine, host: str, port: int) -> None:
     """Run the web server in this process until interrupted (also used by `psp demo --serve`)."""
-    web = create_app(app.settings, app.engine())
+    web = create_app(settings, engine)
     typer.echo(f"serving on http://{host}:{port}/ (staff pages at /staff); Ctrl-C stops")
     uvicorn.run(web, host=host, port=port, log_level="warning", proxy_headers=True, server_header=False)
 
@@ -37,7 +39,8 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
 ) -> None:
     """Serve the clients' Support Tracking Report and the staff pages."""
-    serve_app(context(ctx), host, port)
+    app = context(ctx)
+    serve_app(app.settings, app.engine(), host, port)
 
 
 @portal_app.command("link")
