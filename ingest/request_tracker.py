@@ -80,12 +80,26 @@ class Transaction:
 
 @dataclass(frozen=True)
 class Content:
-    """What a transaction said: its first text part, subject, headers and how many files came with it."""
+    """What a transaction said: its first text part, subject, headers and how many files came with it.
+
+    Attributes:
+      raw_headers: the headers of the message as RT received (or made) it, one per line.
+    """
 
     text: str
     subject: str
-    headers: Mapping[str, tuple[str, ...]]
+    raw_headers: str
     attachments: int
+
+    @property
+    def headers(self) -> Mapping[str, tuple[str, ...]]:
+        """Lower-case header name → its values, as the rules' `header` condition reads them."""
+        found: dict[str, list[str]] = {}
+        for line in self.raw_headers.splitlines():
+            name, colon, value = line.partition(":")
+            if colon and name and not name[0].isspace():
+                found.setdefault(name.strip().lower(), []).append(value.strip())
+        return MappingProxyType({name: tuple(values) for name, values in found.items()})
 
 
 @dataclass(frozen=True)
@@ -148,15 +162,6 @@ def _minutes(value: Any) -> int:
         return int(str(value or "0"))
     except ValueError as exc:
         raise RequestTrackerError(f"Request Tracker sent a TimeTaken that is not whole minutes: {value!r}") from exc
-
-
-def _headers(text: str) -> Mapping[str, tuple[str, ...]]:
-    found: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        name, colon, value = line.partition(":")
-        if colon and name and not name[0].isspace():
-            found.setdefault(name.strip().lower(), []).append(value.strip())
-    return MappingProxyType({name: tuple(values) for name, values in found.items()})
 
 
 def parse_ticket(item: Mapping[str, Any]) -> Ticket:
@@ -302,6 +307,6 @@ class RequestTracker:
         return Content(
             text=str(first.get("Content") or ""),
             subject=str(headed.get("Subject") or ""),
-            headers=_headers(str(headed.get("Headers") or "")),
+            raw_headers=str(headed.get("Headers") or ""),
             attachments=sum(1 for p in parts if p.get("Filename")),
         )

@@ -24,7 +24,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
-from ingest.errors import IngestError
+from ingest.errors import IngestError, NotAnEmail
+from ingest.noise import noise_reason
+from ingest.parsing import parse_message
 from ingest.request_tracker import Content, RequestTracker, RequestTrackerError, Ticket, Transaction
 from ingest.store import IntakeSummary
 from ingest.ticket_models import TicketSyncState
@@ -67,7 +69,22 @@ def message_for(system: str, ticket: Ticket, transaction: Transaction, content: 
         custom_fields=ticket.custom_fields,
         headers=content.headers if content else MappingProxyType({}),
         attachments=content.attachments if content else 0,
+        noise=automated(content) if content else None,
     )
+
+
+def automated(content: Content) -> str | None:
+    """Why a transaction that came in by mail is automated (an auto-reply, a bounce), or None.
+
+    RT records such mail like any other correspondence; its original headers are on the
+    transaction's first attachment, and the mail rules judge them.
+    """
+    if not content.raw_headers:
+        return None
+    try:
+        return noise_reason(parse_message(f"{content.raw_headers}\n\n{content.text}".encode()))
+    except NotAnEmail:
+        return None
 
 
 def sync_rt(

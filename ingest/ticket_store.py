@@ -50,6 +50,7 @@ class TicketMessage:
       kind: create, correspond, comment, or row (an import).
       author: the writer's address; requestors: the ticket's requestor addresses, in order.
       time_taken: minutes the helpdesk recorded; None when none were (then they are estimated).
+      noise: why the entry is automated mail (an auto-reply that reached the helpdesk), or None.
     """
 
     system: str
@@ -66,6 +67,7 @@ class TicketMessage:
     custom_fields: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     headers: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     attachments: int = 0
+    noise: str | None = None
 
     @property
     def thread(self) -> str:
@@ -216,6 +218,7 @@ class TicketStore:
             text=message.text,
             headers=message.headers,
             attachments=message.attachments,
+            noise=message.noise,
             thread_category=thread_category,
             projects=self.world.projects.get(step.client_id, ()) if step.client_id else (),
             given_minutes=message.time_taken or None,

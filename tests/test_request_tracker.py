@@ -151,6 +151,46 @@ def test_a_ticket_updated_after_a_sync_brings_only_its_new_transactions(
     assert second[1].thread_key == first[1].thread_key
 
 
+def test_staff_time_on_a_ticket_with_nothing_pending_is_a_proposal_of_its_own(
+    engine: Engine, settings: Settings, rt_server: RequestTrackerServer, queue: str, acme: Client
+) -> None:
+    ticket = rt_server.create_ticket(queue, "Slow admin", [ALICE], "The admin is slow.", time_taken=10)
+    sync_rt(engine, settings)
+    [(first, _)] = proposals(engine)
+    with Session(engine) as session:
+        approve(session, "anna", first.id or 0, settings.policy)
+        session.commit()
+    rt_server.reply(ticket, "Added an index; it is fast again.", time_taken=40)
+
+    sync_rt(engine, settings)
+
+    [_, (second, item)] = proposals(engine)
+    assert (item.sender, item.client_id, second.category, second.rule) == (
+        STAFF_ADDRESS,
+        acme.id,
+        "billable",
+        "same-thread",
+    )
+    assert (second.contact_minutes, second.minutes) == (40, generous_minutes(40, settings.policy).minutes)
+
+
+def test_an_auto_reply_that_reached_rt_is_stored_and_never_billed(
+    engine: Engine, settings: Settings, rt_server: RequestTrackerServer, queue: str, acme: Client
+) -> None:
+    ticket = rt_server.create_ticket(queue, "Backup failed", [ALICE], "The nightly backup failed.", time_taken=5)
+    rt_server.reply(ticket, "Which server?", time_taken=5)
+    out_of_office = {"Auto-Submitted": "auto-replied"}
+    rt_server.client_mail(queue, ALICE, "Backup failed", "I am away until Monday.", ticket, headers=out_of_office)
+
+    summary = sync_rt(engine, settings)
+
+    assert counts(summary) == (3, 2, 0, 1)
+    [(proposal, _)] = proposals(engine)
+    assert proposal.contact_minutes == 10
+    with Session(engine) as session:
+        assert session.exec(select(func.count()).select_from(TicketEntry)).one() == 3  # stored, as evidence
+
+
 def test_paging_over_tickets_and_histories(
     engine: Engine, settings: Settings, rt_server: RequestTrackerServer, queue: str, acme: Client
 ) -> None:

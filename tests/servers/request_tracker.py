@@ -347,9 +347,19 @@ class RequestTrackerServer:
         body = {"Content": content, "ContentType": "text/plain", "TimeTaken": time_taken}
         self.rest("POST", f"/ticket/{ticket}/{action}", body, **self._credentials(True))
 
-    def client_mail(self, queue: str, sender: str, subject: str, content: str, ticket: int | None = None) -> int:
+    def client_mail(
+        self,
+        queue: str,
+        sender: str,
+        subject: str,
+        content: str,
+        ticket: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> int:
         """Client mail through RT's mail gateway: a new ticket, or (with `ticket`) a reply to it; the ticket's id."""
         message = EmailMessage()
+        for name, value in (headers or {}).items():
+            message[name] = value
         message["From"] = sender
         message["To"] = "support@rt.test"
         message["Subject"] = f"[rt.test #{ticket}] {subject}" if ticket else subject
