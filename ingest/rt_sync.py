@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from ingest.errors import IngestError, NotAnEmail
+from ingest.imap import folder_lock
 from ingest.noise import noise_reason
 from ingest.parsing import parse_message
 from ingest.request_tracker import Content, RequestTracker, RequestTrackerError, Ticket, Transaction
@@ -48,8 +49,9 @@ def system_name(url: str) -> str:
 
 
 def _state(session: Session, system: str) -> TicketSyncState:
-    state = session.exec(select(TicketSyncState).where(TicketSyncState.system == system)).first()
-    return state or TicketSyncState(system=system)
+    """The helpdesk's state row, locked for this transaction (new on the first sync)."""
+    query = select(TicketSyncState).where(TicketSyncState.system == system)
+    return session.exec(query.with_for_update()).first() or TicketSyncState(system=system)
 
 
 def message_for(system: str, ticket: Ticket, transaction: Transaction, content: Content | None) -> TicketMessage:
@@ -93,27 +95,42 @@ def sync_rt(
     """Read what changed in RT since the last sync; the summary counts transactions."""
     client = client or RequestTracker(settings.rt)
     system = system_name(settings.rt.url)
-    with db.transaction(engine) as session:
-        cursor = _state(session, system).cursor
+    # On PostgreSQL, syncs sharing the database (a watcher and a manual sync) take turns.
+    with folder_lock(engine, "request-tracker", system) as ours:
+        if not ours:
+            raise IngestError(f"another sync of {system} is running; try again when it has finished")
+        with db.transaction(engine) as session:
+            cursor = _state(session, system).cursor
+        try:
+            return _sync_pages(engine, settings, client, system, cursor, on_page)
+        except RequestTrackerError as exc:
+            record_error(engine, system, str(exc))
+            raise
+
+
+def _sync_pages(
+    engine: Engine,
+    settings: Settings,
+    client: RequestTracker,
+    system: str,
+    cursor: datetime | None,
+    on_page: PageLog | None,
+) -> IntakeSummary:
     since = cursor - OVERLAP if cursor else None
     total = IntakeSummary()
-    try:
-        next_cursor = cursor
-        number = 1
-        while True:
-            page = client.tickets(since, number)
-            if number == 1 and page.server_time is not None:
-                next_cursor = page.server_time
-            summary = _store_page(engine, settings, client, system, page.tickets, next_cursor if page.last else None)
-            total.add(summary)
-            if on_page is not None:
-                on_page(number, summary)
-            if page.last:
-                return total
-            number += 1
-    except RequestTrackerError as exc:
-        record_error(engine, system, str(exc))
-        raise
+    next_cursor = cursor
+    number = 1
+    while True:
+        page = client.tickets(since, number)
+        if number == 1 and page.server_time is not None:
+            next_cursor = page.server_time
+        summary = _store_page(engine, settings, client, system, page.tickets, next_cursor if page.last else None)
+        total.add(summary)
+        if on_page is not None:
+            on_page(number, summary)
+        if page.last:
+            return total
+        number += 1
 
 
 def _store_page(
@@ -136,8 +153,8 @@ def _store_page(
                 messages.append(message_for(system, ticket, transaction, client.content(transaction.id)))
     try:
         with db.transaction(engine) as session:
-            summary = TicketStore(session, settings).store(messages)
             state = _state(session, system)
+            summary = TicketStore(session, settings).store(messages)
             state.stored += summary.stored + summary.ignored
             state.duplicates += summary.duplicate
             if new_cursor is not None:

@@ -23,6 +23,8 @@ from sqlmodel import Session, col, func, select
 from typer.testing import CliRunner
 
 from classify.estimate import count_words, minutes_for
+from ingest.errors import IngestError
+from ingest.imap import folder_lock
 from ingest.request_tracker import RequestTrackerError
 from ingest.rt_sync import sync_rt, system_name
 from ingest.store import IntakeSummary
@@ -355,3 +357,16 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.2)
+
+
+def test_on_postgresql_a_second_sync_of_the_same_rt_waits_its_turn(
+    engine: Engine, settings: Settings, rt_server: RequestTrackerServer, queue: str, acme: Client
+) -> None:
+    rt_server.create_ticket(queue, "Two syncs", [ALICE], "Hello.")
+    with folder_lock(engine, "request-tracker", system_name(settings.rt.url)):  # another sync holds RT
+        if engine.dialect.name == "postgresql":
+            with pytest.raises(IngestError, match=r"another sync of \S+ is running"):
+                sync_rt(engine, settings)
+            assert entry_count(engine) == 0
+        else:  # SQLite's writers take turns by themselves
+            assert sync_rt(engine, settings).stored == 1
