@@ -24,6 +24,7 @@ class Tick:
     x: float
     y: float
     label: str
+    anchor: str = "middle"
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,8 @@ def balance_chart(series: list[tuple[date, int]]) -> Chart | None:
             coords.append(f"{x(day)},{previous}")  # a step: the balance holds until the next day with entries
         previous = y(balance)
         coords.append(f"{x(day)},{previous}")
-    y_ticks = tuple(Tick(MARGIN_LEFT - 6, y(v), str(v)) for v in sorted({low, 0, high}))
+    y_ticks = tuple(Tick(MARGIN_LEFT - 6, y(v), str(v), "end") for v in sorted({low, 0, high}))
     middle = date.fromordinal(first.toordinal() + days // 2)
-    x_ticks = tuple(Tick(x(d), HEIGHT - 8, d.isoformat()) for d in sorted({first, middle, last}))
+    anchors = {first: "start", middle: "middle", last: "end"}  # edge labels stay inside the picture
+    x_ticks = tuple(Tick(x(d), HEIGHT - 8, d.isoformat(), anchors[d]) for d in sorted({first, middle, last}))
     return Chart(WIDTH, HEIGHT, " ".join(coords), y(0), x_ticks, y_ticks, first, last, points[-1][1])

@@ -20,6 +20,8 @@ from ledger.reports import LedgerLine, ReportRow, tracking_report
 from notify.models import Statement
 
 PAGE_SIZE = 50
+# Proposals per review page: a morning's work, and a page that renders fast with any backlog.
+QUEUE_PAGE_SIZE = 200
 EXCERPT_CHARS = 400
 _CHARGEABLE = (Category.BILLABLE.value, Category.PROJECT_PREP.value)
 
@@ -44,33 +46,53 @@ class ReportPage:
 
 
 def report_page(session: Session, client: Client, month: date | None, page: int) -> ReportPage:
-    """A page of the client's report (optionally one month of it): one query, rows and count together."""
-    order = (col(LedgerEntry.effective_on), col(LedgerEntry.id))
-    running = (
-        sa.select(
-            col(LedgerEntry.id),
-            col(LedgerEntry.effective_on),
-            col(LedgerEntry.kind),
-            col(LedgerEntry.category),
-            col(LedgerEntry.channel),
-            col(LedgerEntry.subject),
-            col(LedgerEntry.minutes),
-            col(LedgerEntry.reverses_id),
-            col(LedgerEntry.reason),
-            sa.func.sum(LedgerEntry.minutes).over(order_by=order).label("balance"),
-        )
-        .where(col(LedgerEntry.client_id) == client.id)
-        .subquery()
-    )
-    query = sa.select(running, sa.func.count().over().label("total"))
+    """A page of the client's report (optionally one month of it), newest first, in one statement.
+
+    The page's rows are read in index order (LIMIT/OFFSET); their running balances are the sum of
+    everything before the page's oldest row plus a window over the page itself, so a page costs the
+    same as the ledger's definition (a window over the whole history) without sorting that history.
+    """
+    entry = LedgerEntry.__table__.c  # type: ignore[attr-defined]
+    where = [entry.client_id == client.id]
     if month is not None:
         first, last = month_bounds(month)
-        query = query.where(running.c.effective_on >= first, running.c.effective_on <= last)
+        where += [entry.effective_on >= first, entry.effective_on <= last]
     page = max(page, 1)
-    query = (
-        query.order_by(running.c.effective_on.desc(), running.c.id.desc())
+    rows = (
+        sa.select(
+            entry.id,
+            entry.effective_on,
+            entry.kind,
+            entry.category,
+            entry.channel,
+            entry.subject,
+            entry.minutes,
+            entry.reverses_id,
+            entry.reason,
+        )
+        .where(*where)
+        .order_by(entry.effective_on.desc(), entry.id.desc())
         .limit(PAGE_SIZE)
         .offset((page - 1) * PAGE_SIZE)
+        .cte("page_rows")
+    )
+    oldest = sa.select(rows.c.effective_on, rows.c.id).order_by(rows.c.effective_on, rows.c.id).limit(1).cte("oldest")
+    before = (
+        sa.select(sa.func.coalesce(sa.func.sum(entry.minutes), 0))
+        .select_from(LedgerEntry.__table__.join(oldest, sa.true()))  # type: ignore[attr-defined]
+        .where(
+            entry.client_id == client.id,
+            sa.or_(
+                entry.effective_on < oldest.c.effective_on,
+                sa.and_(entry.effective_on == oldest.c.effective_on, entry.id < oldest.c.id),
+            ),
+        )
+        .scalar_subquery()
+    )
+    total = sa.select(sa.func.count()).select_from(LedgerEntry.__table__).where(*where).scalar_subquery()  # type: ignore[attr-defined]
+    running = sa.func.sum(rows.c.minutes).over(order_by=(rows.c.effective_on, rows.c.id))
+    query = sa.select(rows, (before + running).label("balance"), total.label("total")).order_by(
+        rows.c.effective_on.desc(), rows.c.id.desc()
     )
     result = session.execute(query).all()
     lines = [
@@ -88,8 +110,8 @@ def report_page(session: Session, client: Client, month: date | None, page: int)
         )
         for r in result
     ]
-    total = int(result[0].total) if result else 0
-    return ReportPage(tracking_report(lines), total, page, max(1, -(-total // PAGE_SIZE)))
+    count = int(result[0].total) if result else 0
+    return ReportPage(tracking_report(lines), count, page, max(1, -(-count // PAGE_SIZE)))
 
 
 def balance_series(session: Session, client: Client) -> list[tuple[date, int]]:
@@ -234,8 +256,20 @@ class QueueItem:
     occurred_at: datetime
 
 
-def pending_queue(session: Session, client: Client | None = None, *, unmatched: bool = False) -> list[QueueItem]:
-    """Pending proposals by client, thread and time, in one query (the status index narrows it).
+@dataclass(frozen=True)
+class QueuePage:
+    """A page of the review queue; `total` counts every pending proposal the filter matches."""
+
+    items: list[QueueItem]
+    total: int
+    page: int
+    pages: int
+
+
+def pending_queue(
+    session: Session, client: Client | None = None, *, unmatched: bool = False, page: int = 1
+) -> QueuePage:
+    """Pending proposals by client, thread and time, a page at a time, in one query.
 
     `unmatched` lists instead the items whose sender no client claims: they wait for assignment.
     """
@@ -257,11 +291,14 @@ def pending_queue(session: Session, client: Client | None = None, *, unmatched: 
             col(SourceItem.sender),
             sa.func.substr(SourceItem.excerpt, 1, EXCERPT_CHARS),
             col(SourceItem.occurred_at),
+            sa.func.count().over(),
         )
         .join(SourceItem, col(SourceItem.id) == Proposal.source_item_id)
         .outerjoin(Client, col(Client.id) == Proposal.client_id)
         .where(col(Proposal.status) == ProposalStatus.PENDING.value)
         .order_by(col(Client.slug), col(SourceItem.thread_key), col(SourceItem.occurred_at), col(Proposal.id))
+        .limit(QUEUE_PAGE_SIZE)
+        .offset((max(page, 1) - 1) * QUEUE_PAGE_SIZE)
     )
     if unmatched:
         query = query.where(col(Proposal.client_id).is_(None))
@@ -269,7 +306,10 @@ def pending_queue(session: Session, client: Client | None = None, *, unmatched: 
         query = query.where(col(Proposal.client_id) == client.id)
     else:
         query = query.where(col(Proposal.client_id).is_not(None))
-    return [QueueItem(*row) for row in session.execute(query)]
+    rows = session.execute(query).all()
+    total = int(rows[0][-1]) if rows else 0
+    items = [QueueItem(*row[:-1]) for row in rows]
+    return QueuePage(items, total, max(page, 1), max(1, -(-total // QUEUE_PAGE_SIZE)))
 
 
 @dataclass(frozen=True)

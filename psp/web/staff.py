@@ -114,9 +114,13 @@ def review(
     state: State,
     session: ReadDb,
     client: Annotated[str | None, Query(max_length=80)] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> HTMLResponse:
-    chosen = get_client(session, client) if client else None
-    items = queries.pending_queue(session, chosen)
+    try:
+        chosen = get_client(session, client) if client else None
+    except NotFoundError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND) from None
+    queue = queries.pending_queue(session, chosen, page=page)
     projects: dict[str, list[queries.ProjectChoice]] = {}
     for project in queries.projects(session, open_only=True):
         projects.setdefault(project.client, []).append(project)
@@ -125,13 +129,13 @@ def review(
         staff,
         "staff/review.html",
         {
-            "groups": _group(items),
-            "total": len(items),
+            "groups": _group(queue.items),
+            "queue": queue,
             "client": client or "",
             "projects": projects,
             "categories": CATEGORIES,
             "zone": state.settings.policy.zone,
-            "back": request.url.path + (f"?client={client}" if client else ""),
+            "back": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         },
     )
 
@@ -297,7 +301,7 @@ def unmatched(request: Request, staff: Staff, state: State, session: ReadDb) -> 
         staff,
         "staff/unmatched.html",
         {
-            "items": queries.pending_queue(session, unmatched=True),
+            "queue": queries.pending_queue(session, unmatched=True),
             "clients": queries.client_overview(session),
             "zone": state.settings.policy.zone,
         },
