@@ -12,17 +12,19 @@ the sync asks for a page of up to 100 records at once and expands users and queu
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import partial
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from ingest.errors import IngestError
@@ -30,6 +32,7 @@ from psp.config import Rt
 
 # The transactions that carry a message (and the time recorded on it); RT's other transactions
 # (status changes, field edits, outgoing mail records) are not support contact.
+T = TypeVar("T")
 MESSAGE_TYPES = {"Create": "create", "Correspond": "correspond", "Comment": "comment"}
 _TICKET_FIELDS = "Subject,Status,Created,LastUpdated,Requestor,Queue,CustomFields"
 _HISTORY_FIELDS = "Type,TimeTaken,Created,Creator"
@@ -205,6 +208,16 @@ def parse_transaction(ticket: int, item: Mapping[str, Any]) -> Transaction | Non
     )
 
 
+def read_record(parse: Callable[[Mapping[str, Any]], T], item: Mapping[str, Any]) -> T:
+    """A record parsed, or an error saying which record RT sent that we could not read."""
+    try:
+        return parse(item)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RequestTrackerError(
+            f"Request Tracker sent a record this sync cannot read ({exc!r}): {item!r:.200}"
+        ) from exc
+
+
 class RequestTracker:
     """A REST 2.0 client for one RT: `[rt].url`, credentials from the environment."""
 
@@ -228,13 +241,15 @@ class RequestTracker:
                 date = answer.headers.get("Date")
         except urllib.error.HTTPError as exc:
             raise self._refusal(path, exc) from exc
-        except (urllib.error.URLError, OSError) as exc:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             raise RequestTrackerError(f"Request Tracker at {self.rt.url} did not answer: {reason}") from exc
         try:
             value = json.loads(body)
         except ValueError as exc:
-            raise RequestTrackerError(f"Request Tracker sent something that is not JSON for {path}") from exc
+            raise RequestTrackerError(
+                f"{self.rt.url} sent something that is not JSON for {path}: is [rt].url RT's base URL?"
+            ) from exc
         if not isinstance(value, dict):
             raise RequestTrackerError(f"Request Tracker sent an unexpected answer for {path}")
         server_time = parsedate_to_datetime(date).astimezone(UTC) if date else None
@@ -270,7 +285,7 @@ class RequestTracker:
         }
         answer, server_time = self._get("/tickets", params)
         items = answer.get("items") or []
-        tickets = tuple(parse_ticket(item) for item in items if isinstance(item, dict))
+        tickets = tuple(read_record(parse_ticket, item) for item in items if isinstance(item, dict))
         last = not answer.get("next_page") or not tickets
         return TicketPage(tickets, page, last, server_time)
 
@@ -288,7 +303,7 @@ class RequestTracker:
             }
             answer, _ = self._get(f"/ticket/{ticket}/history", params)
             for item in answer.get("items") or ():
-                found = parse_transaction(ticket, item) if isinstance(item, dict) else None
+                found = read_record(partial(parse_transaction, ticket), item) if isinstance(item, dict) else None
                 if found is not None:
                     yield found
             if not answer.get("next_page") or not answer.get("items"):

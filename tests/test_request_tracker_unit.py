@@ -13,6 +13,7 @@ from ingest.request_tracker import (
     auth_header,
     parse_ticket,
     parse_transaction,
+    read_record,
     ticket_query,
 )
 from psp.config import Rt, Settings, load_settings, parse_settings
@@ -91,3 +92,8 @@ def test_a_token_wins_then_basic_auth_then_a_clear_error() -> None:
 def test_bad_rt_and_tickets_settings_are_refused(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_settings(text, "test.toml")
+
+
+def test_a_record_rt_sent_that_cannot_be_read_is_a_clear_error() -> None:
+    with pytest.raises(RequestTrackerError, match="a record this sync cannot read"):
+        read_record(parse_ticket, {"Subject": "no id"})
