@@ -17,12 +17,13 @@ again and stores only what is missing.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ingest.errors import IngestError, NotAnEmail
 from ingest.imap import folder_lock
@@ -174,3 +175,35 @@ def record_error(engine: Engine, system: str, error: str) -> None:
         state = _state(session, system)
         state.last_error, state.last_error_at = error, datetime.now(UTC)
         session.add(state)
+
+
+@dataclass(frozen=True)
+class SyncHealth:
+    """One helpdesk's sync state as `psp sync status` shows it (times as ISO text, UTC)."""
+
+    system: str
+    cursor: str | None
+    stored: int
+    duplicates: int
+    last_success_at: str | None
+    last_error: str | None
+    last_error_at: str | None
+
+
+def sync_health(session: Session) -> list[SyncHealth]:
+    def text(moment: datetime | None) -> str | None:
+        return moment.isoformat() if moment else None
+
+    states = session.exec(select(TicketSyncState).order_by(col(TicketSyncState.system))).all()
+    return [
+        SyncHealth(
+            s.system,
+            text(s.cursor),
+            s.stored,
+            s.duplicates,
+            text(s.last_success_at),
+            s.last_error,
+            text(s.last_error_at),
+        )
+        for s in states
+    ]

@@ -304,6 +304,9 @@ def test_rt_down_during_a_sync_loses_nothing_and_writes_nothing_half(
         assert result.exit_code == 1
         assert result.stderr.startswith(f"error: Request Tracker at {settings.rt.url} did not answer")
         assert result.stdout == ""
+        [status] = json.loads(CliRunner().invoke(app, ["--db", db_url, "sync", "status", "--json"]).stdout)
+        assert (status["system"], status["cursor"], status["stored"]) == (system, None, 2)
+        assert status["last_error"].startswith(f"Request Tracker at {settings.rt.url} did not answer")
     finally:
         rt_server.start()
 

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from ingest.rt_sync import sync_rt
+from ingest.rt_sync import sync_health, sync_rt
 from ingest.store import IntakeSummary
-from psp.commands.common import context, print_json
+from psp.commands.common import context, print_json, print_listing
 
 sync_app = typer.Typer(help="Read helpdesk tickets.", no_args_is_help=True)
 
@@ -31,6 +31,27 @@ def sync_request_tracker(ctx: typer.Context, as_json: Annotated[bool, typer.Opti
         print_json(asdict(summary))
     else:
         typer.echo(_line(summary))
+
+
+@sync_app.command("status")
+def sync_status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Health of each helpdesk synced: cursor, counts, last success, last error."""
+    with context(ctx).transaction() as session:
+        rows = sync_health(session)
+    print_listing(
+        rows,
+        as_json,
+        ["System", "Cursor", "Stored", "Dup", "Last success", "Last error"],
+        lambda r: (
+            r.system,
+            (r.cursor or "none")[:19],
+            r.stored,
+            r.duplicates,
+            (r.last_success_at or "never")[:19],
+            (r.last_error or "")[:60],
+        ),
+        numeric={2, 3},
+    )
 
 
 def register(app: typer.Typer) -> None:
