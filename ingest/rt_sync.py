@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
+from classify.service import Classifier
 from ingest.errors import IngestError, NotAnEmail
 from ingest.imap import folder_lock
 from ingest.noise import noise_reason
@@ -32,7 +33,7 @@ from ingest.parsing import parse_message
 from ingest.request_tracker import Content, RequestTracker, RequestTrackerError, Ticket, Transaction
 from ingest.store import IntakeSummary
 from ingest.ticket_models import TicketSyncState
-from ingest.ticket_store import SYSTEM_CHARS, TicketMessage, TicketStore
+from ingest.ticket_store import SYSTEM_CHARS, TicketMessage, TicketStore, known_entries
 from psp import db
 from psp.config import Settings
 
@@ -90,12 +91,23 @@ def automated(content: Content) -> str | None:
         return None
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What every page of one sync uses: the database, the settings and rules, RT, its name."""
+
+    engine: Engine
+    settings: Settings
+    classifier: Classifier
+    client: RequestTracker
+    system: str
+
+
 def sync_rt(
     engine: Engine, settings: Settings, client: RequestTracker | None = None, on_page: PageLog | None = None
 ) -> IntakeSummary:
     """Read what changed in RT since the last sync; the summary counts transactions."""
-    client = client or RequestTracker(settings.rt)
     system = system_name(settings.rt.url)
+    run = _Run(engine, settings, Classifier.from_settings(settings), client or RequestTracker(settings.rt), system)
     # On PostgreSQL, syncs sharing the database (a watcher and a manual sync) take turns.
     with folder_lock(engine, "request-tracker", system) as ours:
         if not ours:
@@ -103,29 +115,22 @@ def sync_rt(
         with db.transaction(engine) as session:
             cursor = _state(session, system).cursor
         try:
-            return _sync_pages(engine, settings, client, system, cursor, on_page)
+            return _sync_pages(run, cursor, on_page)
         except RequestTrackerError as exc:
             record_error(engine, system, str(exc))
             raise
 
 
-def _sync_pages(
-    engine: Engine,
-    settings: Settings,
-    client: RequestTracker,
-    system: str,
-    cursor: datetime | None,
-    on_page: PageLog | None,
-) -> IntakeSummary:
+def _sync_pages(run: _Run, cursor: datetime | None, on_page: PageLog | None) -> IntakeSummary:
     since = cursor - OVERLAP if cursor else None
     total = IntakeSummary()
     next_cursor = cursor
     number = 1
     while True:
-        page = client.tickets(since, number)
+        page = run.client.tickets(since, number)
         if number == 1 and page.server_time is not None:
             next_cursor = page.server_time
-        summary = _store_page(engine, settings, client, system, page.tickets, next_cursor if page.last else None)
+        summary = _store_page(run, page.tickets, next_cursor if page.last else None)
         total.add(summary)
         if on_page is not None:
             on_page(number, summary)
@@ -134,28 +139,21 @@ def _sync_pages(
         number += 1
 
 
-def _store_page(
-    engine: Engine,
-    settings: Settings,
-    client: RequestTracker,
-    system: str,
-    tickets: tuple[Ticket, ...],
-    new_cursor: datetime | None,
-) -> IntakeSummary:
+def _store_page(run: _Run, tickets: tuple[Ticket, ...], new_cursor: datetime | None) -> IntakeSummary:
     """Fetch what is new on a page of tickets, then store it and the state in one transaction."""
-    with db.transaction(engine) as session:
-        known = TicketStore(session, settings).known_entries(system, [str(t.id) for t in tickets])
+    with db.transaction(run.engine) as session:
+        known = known_entries(session, run.system, [str(t.id) for t in tickets])
     messages: list[TicketMessage] = []
     for ticket in tickets:
-        for transaction in client.history(ticket.id):
+        for transaction in run.client.history(ticket.id):
             if (str(ticket.id), str(transaction.id)) in known:  # stored already: counted as a duplicate
-                messages.append(message_for(system, ticket, transaction, None))
+                messages.append(message_for(run.system, ticket, transaction, None))
             else:
-                messages.append(message_for(system, ticket, transaction, client.content(transaction.id)))
+                messages.append(message_for(run.system, ticket, transaction, run.client.content(transaction.id)))
     try:
-        with db.transaction(engine) as session:
-            state = _state(session, system)
-            summary = TicketStore(session, settings).store(messages)
+        with db.transaction(run.engine) as session:
+            state = _state(session, run.system)
+            summary = TicketStore(session, run.settings, run.classifier).store(messages)
             state.stored += summary.stored + summary.ignored
             state.duplicates += summary.duplicate
             if new_cursor is not None:

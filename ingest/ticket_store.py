@@ -104,6 +104,18 @@ def _text(value: str) -> str:
     return value.replace("\x00", "")
 
 
+def known_entries(session: Session, system: str, tickets: Sequence[str]) -> set[tuple[str, str]]:
+    """(ticket, entry) pairs of these tickets already stored: a sync need not fetch them again."""
+    if not tickets:
+        return set()
+    rows = session.exec(
+        select(TicketEntry.ticket, TicketEntry.entry).where(
+            TicketEntry.system == system, col(TicketEntry.ticket).in_(tickets)
+        )
+    ).all()
+    return set(rows)
+
+
 class TicketStore:
     """Stores batches of ticket entries; the caller owns the transaction."""
 
@@ -114,24 +126,13 @@ class TicketStore:
         self.world: World = load_world(session, settings)
         self.directory = replace(self.world.directory, trusted_authserv_id=None)
 
-    def known_entries(self, system: str, tickets: Sequence[str]) -> set[tuple[str, str]]:
-        """(ticket, entry) pairs of these tickets already stored: the sync skips fetching them."""
-        if not tickets:
-            return set()
-        rows = self.session.exec(
-            select(TicketEntry.ticket, TicketEntry.entry).where(
-                TicketEntry.system == system, col(TicketEntry.ticket).in_(tickets)
-            )
-        ).all()
-        return set(rows)
-
     def store(self, messages: Sequence[TicketMessage]) -> IntakeSummary:
         """Store the new entries of a batch (in order) and count the rest as duplicates."""
         summary = IntakeSummary(read=len(messages))
         known: set[tuple[str, str, str]] = set()
         for system in {m.system for m in messages}:
             tickets = sorted({m.ticket for m in messages if m.system == system})
-            known.update((system, t, e) for t, e in self.known_entries(system, tickets))
+            known.update((system, t, e) for t, e in known_entries(self.session, system, tickets))
         new: list[TicketMessage] = []
         for message in messages:
             key = (message.system, message.ticket, message.entry)
