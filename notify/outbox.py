@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from email import message_from_bytes, policy
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from ledger.models import utcnow
 from notify.errors import PermanentMailError, TransientMailError
-from notify.mailer import Composed, Mailer, build_message, send_with_retries
+from notify.mailer import Composed, Mailer, build_message, send_with_retries, wire_bytes
 from notify.models import OutgoingMail
 from psp import db
 from psp.config import Settings
@@ -30,7 +29,7 @@ def record(session: Session, composed: Composed, settings: Settings, *, client_i
         recipients=", ".join((*composed.to, *composed.cc)),
         subject=composed.subject,
         message_id=str(message["Message-ID"]),
-        raw=zlib.compress(bytes(message)),
+        raw=zlib.compress(wire_bytes(message)),
     )
     session.add(mail)
     session.flush()
@@ -58,9 +57,8 @@ def deliver_pending(engine: Engine, mailer: Mailer, pause_seconds: float = 2.0) 
         with db.transaction(engine) as session:
             mail = session.get(OutgoingMail, mail_id)
             assert mail is not None
-            message = message_from_bytes(zlib.decompress(mail.raw), policy=policy.default)
             try:
-                mail.attempts += send_with_retries(mailer, message, pause_seconds)
+                mail.attempts += send_with_retries(mailer, zlib.decompress(mail.raw), pause_seconds)
                 mail.status, mail.sent_at, mail.last_error = "sent", utcnow(), None
             except TransientMailError as exc:
                 mail.attempts += 1

@@ -16,7 +16,7 @@ from ledger.clients import add_client
 from ledger.models import Client
 from ledger.posting import approve, buy_block
 from notify.errors import PermanentMailError, TransientMailError
-from notify.mailer import OutboxMailer, SmtpMailer, build_message
+from notify.mailer import OutboxMailer, SmtpMailer, build_message, wire_bytes
 from notify.models import OutgoingMail, RenewalNotice
 from notify.outbox import deliver_pending
 from notify.renewals import (
@@ -207,7 +207,7 @@ def test_a_relay_over_tls_with_a_login_accepts_the_notice(
             SETTINGS.smtp, port=server.port, security=security, user=SECURE_USER, cafile=server.cafile or ""
         )
         message = build_message(compose_notice(hostile_notice(), SETTINGS), config.sender)
-        SmtpMailer(config).send(message)
+        SmtpMailer(config).send(wire_bytes(message))
         assert server.inbox.logins == [SECURE_USER]
         [(recipients, received)] = server.inbox.messages
         assert recipients == ("jane@acme.example", "anna@harbourcart.example")
@@ -247,7 +247,7 @@ def test_a_relay_that_cannot_be_used_safely_gets_nothing(
         )
         message = build_message(compose_notice(hostile_notice(), SETTINGS), config.sender)
         with pytest.raises(error, match=re.escape(expected)):
-            SmtpMailer(config).send(message)
+            SmtpMailer(config).send(wire_bytes(message))
         assert server.inbox.messages == []
     finally:
         server.stop()
@@ -259,8 +259,9 @@ def test_a_relay_whose_certificate_is_not_trusted_gets_nothing(tmp_path: Path, m
     try:
         monkeypatch.setenv("PSP_SMTP_PASSWORD", SECURE_PASSWORD)
         config = replace(SETTINGS.smtp, port=server.port, security="ssl", user=SECURE_USER, cafile="")
+        message = build_message(compose_notice(hostile_notice(), SETTINGS), config.sender)
         with pytest.raises(TransientMailError, match="CERTIFICATE_VERIFY_FAILED"):
-            SmtpMailer(config).send(build_message(compose_notice(hostile_notice(), SETTINGS), config.sender))
+            SmtpMailer(config).send(wire_bytes(message))
         assert server.inbox.messages == []
     finally:
         server.stop()
