@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -13,9 +13,9 @@ from sqlalchemy.engine import Engine
 from ledger.clients import get_client
 from ledger.errors import InvalidInputError
 from psp.commands.common import context, print_listing
-from psp.config import Settings
+from psp.config import DATABASE_URL_ENV, Settings
 from psp.web.accounts import add_staff
-from psp.web.app import create_app
+from psp.web.app import CONFIG_ENV, create_app
 from psp.web.links import issue_link, list_links, revoke_link
 
 STAFF_PASSWORD_ENV = "PSP_STAFF_PASSWORD"
@@ -24,11 +24,24 @@ portal_app = typer.Typer(help="Clients' report links: issue, list, revoke.", no_
 staff_app = typer.Typer(help="Staff logins for the web pages.", no_args_is_help=True)
 
 
-def serve_app(settings: Settings, engine: Engine, host: str, port: int) -> None:
-    """Run the web server in this process until interrupted (also used by `psp demo --serve`)."""
-    web = create_app(settings, engine)
+def serve_app(settings: Settings, engine: Engine, host: str, port: int, workers: int = 1) -> None:
+    """Run the web server until interrupted (also used by `psp demo --serve`).
+
+    With several workers, uvicorn starts processes that each build the app from the environment
+    (`psp.web.app:app_from_environment`): the database URL and the configuration file travel there.
+    """
+    if workers < 1:
+        raise InvalidInputError(f"--workers must be 1 or more, got {workers}")
     typer.echo(f"serving on http://{host}:{port}/ (staff pages at /staff); Ctrl-C stops")
-    uvicorn.run(web, host=host, port=port, log_level="warning", proxy_headers=True, server_header=False)
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": "warning", "server_header": False}
+    if workers == 1:
+        uvicorn.run(create_app(settings, engine), **options)
+        return
+    os.environ[DATABASE_URL_ENV] = engine.url.render_as_string(hide_password=False)
+    if settings.source != "defaults":
+        os.environ[CONFIG_ENV] = settings.source
+    engine.dispose()
+    uvicorn.run("psp.web.app:app_from_environment", factory=True, workers=workers, **options)
 
 
 def serve(
@@ -37,10 +50,11 @@ def serve(
         "127.0.0.1"
     ),
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", help="Server processes (one per core is a good start).")] = 1,
 ) -> None:
     """Serve the clients' Support Tracking Report and the staff pages."""
     app = context(ctx)
-    serve_app(app.settings, app.engine(), host, port)
+    serve_app(app.settings, app.engine(), host, port, workers)
 
 
 @portal_app.command("link")
