@@ -86,6 +86,7 @@ class Content:
     """What a transaction said: its first text part, subject, headers and how many files came with it.
 
     Attributes:
+      text: the text as RT keeps it; HTML when `content_type` says so (RT 5's editor writes HTML).
       raw_headers: the headers of the message as RT received (or made) it, one per line.
     """
 
@@ -93,6 +94,7 @@ class Content:
     subject: str
     raw_headers: str
     attachments: int
+    content_type: str = "text/plain"
 
     @property
     def headers(self) -> Mapping[str, tuple[str, ...]]:
@@ -321,6 +323,7 @@ class RequestTracker:
         headed = next((p for p in parts if p.get("Headers")), {})
         return Content(
             text=str(first.get("Content") or ""),
+            content_type=str(first.get("ContentType") or "text/plain"),
             subject=str(headed.get("Subject") or ""),
             raw_headers=str(headed.get("Headers") or ""),
             attachments=sum(1 for p in parts if p.get("Filename")),

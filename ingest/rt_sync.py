@@ -64,7 +64,7 @@ def message_for(system: str, ticket: Ticket, transaction: Transaction, content: 
         entry=str(transaction.id),
         kind=transaction.kind,
         subject=ticket.subject,
-        text=content.text if content else "",
+        text=plain_text(content) if content else "",
         author=transaction.author,
         requestors=ticket.requestors,
         occurred_at=transaction.created,
@@ -77,6 +77,16 @@ def message_for(system: str, ticket: Ticket, transaction: Transaction, content: 
     )
 
 
+def plain_text(content: Content) -> str:
+    """The words of a transaction; HTML (RT's editor, HTML-only mail) goes through the mail parser."""
+    if content.content_type != "text/html":
+        return content.text
+    try:
+        return parse_message(f"Content-Type: text/html; charset=utf-8\n\n{content.text}".encode()).text
+    except NotAnEmail:
+        return content.text
+
+
 def automated(content: Content) -> str | None:
     """Why a transaction that came in by mail is automated (an auto-reply, a bounce), or None.
 
@@ -86,7 +96,7 @@ def automated(content: Content) -> str | None:
     if not content.raw_headers:
         return None
     try:
-        return noise_reason(parse_message(f"{content.raw_headers}\n\n{content.text}".encode()))
+        return noise_reason(parse_message(f"{content.raw_headers}\n\n{plain_text(content)}".encode()))
     except NotAnEmail:
         return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -9,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ingest.request_tracker import (
+    Content,
     RequestTrackerError,
     auth_header,
     parse_ticket,
@@ -16,6 +18,7 @@ from ingest.request_tracker import (
     read_record,
     ticket_query,
 )
+from ingest.rt_sync import automated, plain_text
 from psp.config import Rt, Settings, load_settings, parse_settings
 from psp.errors import ConfigError
 
@@ -97,3 +100,17 @@ def test_bad_rt_and_tickets_settings_are_refused(text: str, message: str) -> Non
 def test_a_record_rt_sent_that_cannot_be_read_is_a_clear_error() -> None:
     with pytest.raises(RequestTrackerError, match="a record this sync cannot read"):
         read_record(parse_ticket, {"Subject": "no id"})
+
+
+def test_html_from_rts_editor_is_read_as_text_and_headers_are_parsed() -> None:
+    content = Content(
+        text="<p>Hello <b>there</b></p><p>Fish &amp; chips</p>",
+        subject="Re: order",
+        raw_headers="Content-Type: text/html\nX-RT-Interface: Web\nAuto-Submitted: no",
+        attachments=0,
+        content_type="text/html",
+    )
+    assert plain_text(content) == "Hello there\n\nFish & chips"
+    assert content.headers["x-rt-interface"] == ("Web",)
+    assert automated(content) is None
+    assert automated(replace(content, raw_headers="Auto-Submitted: auto-replied")) == "Auto-Submitted: auto-replied"
