@@ -31,8 +31,8 @@ from sqlmodel import Session, select
 from ingest.errors import IngestError
 from ingest.files import Location, RawMessage
 from ingest.models import MailboxState
-from ingest.parallel import BatchParser, Parsed
-from ingest.store import BatchStore, IntakeSummary
+from ingest.parallel import BatchParser
+from ingest.store import BatchStore, IntakeSummary, Prepared
 from psp import db
 from psp.config import ImapAccount, Settings
 
@@ -175,7 +175,7 @@ def poll_folder(
             return total  # nothing new: an idle poll costs one SELECT and one state update
         uids = sorted(u for u in client.search(["UID", f"{start.last_uid + 1}:*"]) if u > start.last_uid)
         # A pipeline: while workers parse batch k, batch k+1 is fetched, then batch k is stored.
-        waiting: tuple[int, list[RawMessage], Callable[[], Parsed]] | None = None
+        waiting: tuple[int, list[RawMessage], Callable[[], list[Prepared]]] | None = None
         for offset in range(0, len(uids), settings.mail.batch_size):
             chunk = uids[offset : offset + settings.mail.batch_size]
             fetched = client.fetch(chunk, ["BODY.PEEK[]"])
@@ -201,11 +201,11 @@ def _store_batch(
     uidvalidity: int,
     highest_uid: int,
     batch: list[RawMessage],
-    parsed: Callable[[], Parsed],
+    prepared: Callable[[], list[Prepared]],
     on_batch: BatchLog | None = None,
 ) -> IntakeSummary:
     """Store a batch and advance the folder's state in one transaction."""
-    results = parsed()
+    results = prepared()
     with db.transaction(engine) as session:
         state = _state(session, account, folder)
         if state.uidvalidity != uidvalidity:
@@ -213,7 +213,7 @@ def _store_batch(
         # Another poller may have been quicker with part of this range.
         fresh = [(m, p) for m, p in zip(batch, results, strict=True) if int(m.location.uid) > state.last_uid]
         summary = (
-            BatchStore(session, settings).store_parsed([m for m, _ in fresh], [p for _, p in fresh])
+            BatchStore(session, settings).store_prepared([m for m, _ in fresh], [p for _, p in fresh])
             if fresh
             else IntakeSummary()
         )

@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from ingest.files import RawMessage, read_paths
-from ingest.parallel import BatchParser, Parsed
-from ingest.store import BatchStore, IntakeSummary
+from ingest.parallel import BatchParser
+from ingest.store import BatchStore, IntakeSummary, Prepared
 from psp import db
 from psp.config import Settings
 
@@ -32,15 +32,15 @@ def ingest_files(
     """
     total = IntakeSummary()
 
-    def store(batch: list[RawMessage], parsed: Callable[[], Parsed]) -> None:
+    def store(batch: list[RawMessage], prepared: Callable[[], list[Prepared]]) -> None:
         with db.transaction(engine) as session:
-            summary = BatchStore(session, settings).store_parsed(batch, parsed())
+            summary = BatchStore(session, settings).store_prepared(batch, prepared())
         total.add(summary)
         if progress is not None:
             progress(summary)
 
     with BatchParser(settings.mail.parse_workers or None) as parser:
-        waiting: tuple[list[RawMessage], Callable[[], Parsed]] | None = None
+        waiting: tuple[list[RawMessage], Callable[[], list[Prepared]]] | None = None
         for batch in batches(read_paths(paths), settings.mail.batch_size):
             current = (batch, parser.submit([m.raw for m in batch]))
             if waiting is not None:

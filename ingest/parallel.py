@@ -2,8 +2,8 @@
 
 `BatchParser.submit` hands a batch's raw messages to worker processes and returns at once, so the
 caller can fetch the next batch (network) and store the previous one (database) while the workers
-parse. Small batches, and machines with one core, are parsed in-process: starting workers costs
-more than it saves there.
+parse and compress them (`ingest.store.prepare`). Small batches, and machines with one core, are
+prepared in-process: starting workers costs more than it saves there.
 """
 
 from __future__ import annotations
@@ -20,11 +20,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing.context import BaseContext
 from types import TracebackType
 
-from ingest.errors import NotAnEmail
-from ingest.parsing import ParsedEmail
-from ingest.store import parse_or_refusal
+from ingest.store import Prepared, prepare
 
-Parsed = list[ParsedEmail | NotAnEmail]
 # Below this many messages in a batch, parsing in-process beats shipping bytes to workers.
 MIN_PARALLEL_BATCH = 32
 CHUNK = 16
@@ -44,8 +41,8 @@ def _die_with_parent() -> None:
             os._exit(1)
 
 
-def _parse_all(raws: Sequence[bytes]) -> Parsed:
-    return [parse_or_refusal(raw) for raw in raws]
+def _prepare_all(raws: Sequence[bytes]) -> list[Prepared]:
+    return [prepare(raw) for raw in raws]
 
 
 class BatchParser:
@@ -65,22 +62,22 @@ class BatchParser:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
-    def submit(self, raws: Sequence[bytes]) -> Callable[[], Parsed]:
-        """Start parsing; call the result to wait for the parsed batch, in order."""
+    def submit(self, raws: Sequence[bytes]) -> Callable[[], list[Prepared]]:
+        """Start preparing; call the result to wait for the prepared batch, in order."""
         if self.workers <= 1 or len(raws) < MIN_PARALLEL_BATCH:
-            parsed = _parse_all(raws)
-            return lambda: parsed
+            prepared = _prepare_all(raws)
+            return lambda: prepared
         if self._pool is None:
             # Forking is cheapest, but unsafe in a process that runs threads (watch mode): there
             # a fork server starts the workers instead.
             context: BaseContext
             if threading.active_count() > 1:
                 context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload(["ingest.parsing"])
+                context.set_forkserver_preload(["ingest.store"])
             else:
                 context = multiprocessing.get_context("fork")
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_die_with_parent)
-        futures: list[Future[Parsed]] = [
-            self._pool.submit(_parse_all, raws[i : i + CHUNK]) for i in range(0, len(raws), CHUNK)
+        futures: list[Future[list[Prepared]]] = [
+            self._pool.submit(_prepare_all, raws[i : i + CHUNK]) for i in range(0, len(raws), CHUNK)
         ]
-        return lambda: [parsed for future in futures for parsed in future.result()]
+        return lambda: [prepared for future in futures for prepared in future.result()]

@@ -16,7 +16,7 @@ from ingest.errors import NotAnEmail, QuarantineNotFoundError
 from ingest.files import Location, RawMessage
 from ingest.models import MailMessage, QuarantinedMessage
 from ingest.parsing import parse_message
-from ingest.store import BatchStore
+from ingest.store import BatchStore, Prepared
 from psp.config import Settings
 
 
@@ -79,7 +79,7 @@ def retry_quarantined(session: Session, settings: Settings, quarantine_id: int) 
         session.add(entry)
         return f"still quarantined (attempt {entry.attempts}): {exc}"
     location = Location(entry.source, entry.folder, entry.uidvalidity, entry.uid)
-    BatchStore(session, settings).store_parsed([RawMessage(location, raw)], [parsed])
+    BatchStore(session, settings).store_prepared([RawMessage(location, raw)], [Prepared(parsed, entry.raw)])
     item_id = session.exec(
         select(MailMessage.source_item_id).where(MailMessage.content_hash == parsed.content_hash)
     ).first()

@@ -1,20 +1,24 @@
 """Storing a batch of raw messages: each once, threaded, attributed, or quarantined.
 
 One batch is one transaction, so a batch and the mailbox state that covers it land together.
-Inside it each message has a savepoint: a message that cannot be stored is rolled back alone and
-quarantined with the reason, and the rest of the batch goes on. Lookups are made per batch, not
-per message: known content hashes, known locations, referenced Message-IDs, subjects.
+The batch is planned first and written as one multi-row INSERT per table; if the database refuses
+any of it, the batch is written again a message at a time, each in a savepoint, so only the
+message that cannot be stored is quarantined with the reason and the rest goes on. Lookups are
+made per batch, not per message: known content hashes, known locations, referenced Message-IDs,
+subjects.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from classify.engine import Decision
 from classify.estimate import count_words, minutes_for
@@ -63,12 +67,42 @@ def parse_or_refusal(raw: bytes) -> ParsedEmail | NotAnEmail:
         return exc
 
 
+def pack(raw: bytes) -> bytes:
+    """The raw message as it is kept in the database."""
+    return zlib.compress(raw, 6)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What can be made of a raw message before the database is involved: parsed (or refused) and
+    packed. Worker processes prepare messages, so this CPU work happens on every core.
+    """
+
+    parsed: ParsedEmail | NotAnEmail
+    packed: bytes
+
+
+def prepare(raw: bytes) -> Prepared:
+    return Prepared(parse_or_refusal(raw), pack(raw))
+
+
+def _values(record: SQLModel) -> dict[str, Any]:
+    """A new record's columns for a multi-row INSERT: the id and unset defaults are the database's."""
+    table: sa.Table = record.__table__  # type: ignore[attr-defined]
+    return {
+        c.key: value
+        for c in table.columns
+        if not c.primary_key and ((value := getattr(record, c.key)) is not None or c.default is None)
+    }
+
+
 @dataclass(frozen=True)
 class _Incoming:
     """A parsed message with what the pure steps decided about it before any storage."""
 
     message: RawMessage
     parsed: ParsedEmail
+    packed: bytes
     who: Attribution
     subject_key: str
     noise: str | None
@@ -138,19 +172,20 @@ class BatchStore:
 
     def store(self, messages: Sequence[RawMessage]) -> IntakeSummary:
         """Parse and store a batch."""
-        return self.store_parsed(messages, [parse_or_refusal(m.raw) for m in messages])
+        return self.store_prepared(messages, [prepare(m.raw) for m in messages])
 
-    def store_parsed(self, messages: Sequence[RawMessage], parsed: Sequence[ParsedEmail | NotAnEmail]) -> IntakeSummary:
-        """Store a batch whose messages were parsed already (perhaps in other processes)."""
+    def store_prepared(self, messages: Sequence[RawMessage], prepared: Sequence[Prepared]) -> IntakeSummary:
+        """Store a batch whose messages were prepared already (perhaps in other processes)."""
         summary = IntakeSummary(read=len(messages))
         incoming: list[_Incoming | tuple[RawMessage, NotAnEmail]] = []
-        for message, result in zip(messages, parsed, strict=True):
+        for message, ready in zip(messages, prepared, strict=True):
+            result = ready.parsed
             if isinstance(result, NotAnEmail):
                 incoming.append((message, result))
                 continue
             who = attribute(result.sender, result.auth_results, self.directory)
             key = subject_key(result.subject, _participant(result, who, self.directory))
-            incoming.append(_Incoming(message, result, who, key, noise_reason(result)))
+            incoming.append(_Incoming(message, result, ready.packed, who, key, noise_reason(result)))
         index = self._index(messages, [i for i in incoming if isinstance(i, _Incoming)])
         # Any message may end in quarantine (unparseable, or refused by the database): know which are there.
         digests = [i.parsed.content_hash if isinstance(i, _Incoming) else content_hash(i[0].raw) for i in incoming]
@@ -164,7 +199,7 @@ class BatchStore:
                 self._quarantine(item[0], str(item[1]), index, summary)
         good = [i for i in incoming if isinstance(i, _Incoming)]
         try:
-            with self.session.begin_nested():  # the whole batch in three flushes
+            with self.session.begin_nested():  # the whole batch, one INSERT per table
                 outcomes = self._write(self._plan(good, index), index)
         except SQLAlchemyError:
             # Something in the batch was refused: redo it a message at a time, so only the
@@ -304,30 +339,34 @@ class BatchStore:
         return steps
 
     def _write(self, steps: list[_Step], index: _BatchIndex) -> list[str]:
-        """Carry the plan out: items, then messages and proposals, then locations — three flushes."""
+        """Carry the plan out: items, then proposals and messages, then locations.
+
+        Rows go in as multi-row INSERTs through SQLAlchemy Core, which return the new ids in
+        order; the ORM's unit of work would build, track and flush an object per row.
+        """
         new = [s for s in steps if s.outcome != "duplicate"]
         items = [self._source_item(s) for s in new]
-        self.session.add_all(items)
-        self.session.flush()
-        messages: dict[str, MailMessage] = {}
+        for item, item_id in zip(items, self._insert(SourceItem, [_values(i) for i in items]), strict=True):
+            item.id = item_id
         proposals: dict[str, Proposal] = {}  # by thread: the latest pending proposal written now
         for step, item in zip(new, items, strict=True):
-            messages[step.incoming.parsed.content_hash] = self._mail_message(step, item)
             if step.decision is not None:
                 step.proposal = proposals[step.thread] = self._proposal(step.decision, item)
-                self.session.add(step.proposal)
-        self.session.add_all(messages.values())
-        self.session.flush()
         self._apply_reply_time([s for s in new if s.reply_words])
-        for step in steps:
-            if step.outcome == "duplicate" and not step.new_location:
-                continue
-            digest = step.incoming.parsed.content_hash
-            stored_id = messages[digest].id or 0 if digest in messages else index.hashes[digest]
-            self.session.add(MailLocation(mail_message_id=stored_id, **asdict(step.incoming.message.location)))
-        self.session.flush()
-        for digest, stored in messages.items():
-            index.hashes[digest] = stored.id or 0
+        written = [s.proposal for s in new if s.proposal is not None]
+        for proposal, proposal_id in zip(written, self._insert(Proposal, [_values(p) for p in written]), strict=True):
+            proposal.id = proposal_id
+        messages = [self._mail_message(s, i.id or 0) for s, i in zip(new, items, strict=True)]
+        message_ids = self._insert(MailMessage, messages)
+        stored = {s.incoming.parsed.content_hash: i for s, i in zip(new, message_ids, strict=True)}
+        locations = [
+            {"mail_message_id": stored.get(digest) or index.hashes[digest], **asdict(s.incoming.message.location)}
+            for s in steps
+            if s.outcome != "duplicate" or s.new_location
+            for digest in [s.incoming.parsed.content_hash]
+        ]
+        self._insert(MailLocation, locations, returning=False)
+        index.hashes.update(stored)
         for thread, proposal in proposals.items():
             index.pending_by_thread[thread] = proposal.id or 0
         for step, item in zip(new, items, strict=True):
@@ -336,6 +375,31 @@ class BatchStore:
                     self.session, f"rule:{step.decision.rule}", proposals[step.thread].id or 0, self.settings.policy
                 )
         return [s.outcome for s in steps]
+
+    def _insert(self, model: type[SQLModel], rows: Sequence[Mapping[str, Any]], *, returning: bool = True) -> list[int]:
+        """Insert rows of one table with one executemany; the ids they were given, in order.
+
+        The ids are taken before the INSERT: SQLite cannot match RETURNING rows to the rows of a
+        multi-row INSERT, so SQLAlchemy would send one statement per row to learn them.
+        """
+        if not rows:
+            return []
+        table: sa.Table = model.__table__  # type: ignore[attr-defined]
+        ids = self._new_ids(table, len(rows)) if returning else []
+        self.session.execute(
+            sa.insert(table), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)] if returning else rows
+        )
+        return ids
+
+    def _new_ids(self, table: sa.Table, count: int) -> list[int]:
+        if self.session.get_bind().dialect.name == "postgresql":
+            sequence = sa.func.pg_get_serial_sequence(table.name, "id")
+            series = sa.func.generate_series(1, count)
+            return list(self.session.execute(sa.select(sa.func.nextval(sequence)).select_from(series)).scalars())
+        # SQLite: this transaction holds the database's write lock (BEGIN IMMEDIATE), so the ids
+        # above the highest are ours until it ends.
+        highest = self.session.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
+        return list(range(highest + 1, highest + 1 + count))
 
     @staticmethod
     def _source_item(step: _Step) -> SourceItem:
@@ -352,23 +416,23 @@ class BatchStore:
         )
 
     @staticmethod
-    def _mail_message(step: _Step, item: SourceItem) -> MailMessage:
+    def _mail_message(step: _Step, item_id: int) -> dict[str, Any]:
         incoming, parsed = step.incoming, step.incoming.parsed
-        return MailMessage(
-            source_item_id=item.id or 0,
-            content_hash=parsed.content_hash,
-            message_id=parsed.message_id[:998],
-            in_reply_to=" ".join(parsed.in_reply_to),
-            references=" ".join(parsed.references),
-            sender=parsed.sender,
-            recipients=" ".join(parsed.recipients),
-            direction="out" if incoming.who.kind is AttributionKind.STAFF else "in",
-            attribution=incoming.who.kind.value,
-            noise=incoming.noise,
-            subject_key=incoming.subject_key,
-            size=parsed.size,
-            raw=zlib.compress(incoming.message.raw, 6),
-        )
+        return {
+            "source_item_id": item_id,
+            "content_hash": parsed.content_hash,
+            "message_id": parsed.message_id[:998],
+            "in_reply_to": " ".join(parsed.in_reply_to),
+            "references": " ".join(parsed.references),
+            "sender": parsed.sender,
+            "recipients": " ".join(parsed.recipients),
+            "direction": "out" if incoming.who.kind is AttributionKind.STAFF else "in",
+            "attribution": incoming.who.kind.value,
+            "noise": incoming.noise,
+            "subject_key": incoming.subject_key,
+            "size": parsed.size,
+            "raw": incoming.packed,
+        }
 
     @staticmethod
     def _proposal(decision: Decision, item: SourceItem) -> Proposal:
@@ -384,9 +448,11 @@ class BatchStore:
 
     def _apply_reply_time(self, replies: list[_Step]) -> None:
         """Our replies are the best evidence of the time spent: add their writing time to the
-        pending proposal each one answers (written in this batch, or already stored)."""
+        pending proposal each one answers (about to be written in this batch, or already stored)."""
         ids = [r.answers_id for r in replies if r.answers_id is not None]
-        stored = {p.id: p for p in self.session.exec(select(Proposal).where(col(Proposal.id).in_(ids))).all()}
+        stored = (
+            {p.id: p for p in self.session.exec(select(Proposal).where(col(Proposal.id).in_(ids))).all()} if ids else {}
+        )
         for reply in replies:
             proposal = reply.answers.proposal if reply.answers else stored.get(reply.answers_id)
             if proposal is None or proposal.status != ProposalStatus.PENDING.value:
@@ -400,7 +466,8 @@ class BatchStore:
             )
             proposal.contact_minutes = contact
             proposal.minutes = proposal.proposed_minutes = logged.minutes
-            self.session.add(proposal)
+            if proposal.id is not None:
+                self.session.add(proposal)
 
     def _quarantine(self, message: RawMessage, reason: str, index: _BatchIndex, summary: IntakeSummary) -> None:
         digest = content_hash(message.raw)
@@ -414,7 +481,7 @@ class BatchStore:
                 content_hash=digest,
                 reason=reason,
                 size=len(message.raw),
-                raw=zlib.compress(message.raw, 6),
+                raw=pack(message.raw),
             )
         )
         summary.quarantined += 1

@@ -1,12 +1,13 @@
-"""Parsing in worker processes gives exactly what parsing in-process gives."""
+"""Preparing in worker processes gives exactly what preparing in-process gives."""
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 from ingest.errors import NotAnEmail
 from ingest.parallel import MIN_PARALLEL_BATCH, BatchParser
-from ingest.store import parse_or_refusal
+from ingest.store import prepare
 
 LABELLED = Path(__file__).parent / "data" / "labelled"
 
@@ -16,9 +17,10 @@ def test_workers_parse_like_the_process_itself_in_order() -> None:
     assert len(raws) >= MIN_PARALLEL_BATCH
     with BatchParser(workers=2) as parser:
         parallel = parser.submit(raws)()
-    inline = [parse_or_refusal(raw) for raw in raws]
-    assert [p for p in parallel if not isinstance(p, NotAnEmail)] == [
-        p for p in inline if not isinstance(p, NotAnEmail)
+    inline = [prepare(raw) for raw in raws]
+    assert [p for p in parallel if not isinstance(p.parsed, NotAnEmail)] == [
+        p for p in inline if not isinstance(p.parsed, NotAnEmail)
     ]
-    assert isinstance(parallel[-1], NotAnEmail)
-    assert str(parallel[-1]) == str(inline[-1])
+    assert [zlib.decompress(p.packed) for p in parallel] == raws
+    assert isinstance(parallel[-1].parsed, NotAnEmail)
+    assert str(parallel[-1].parsed) == str(inline[-1].parsed)
