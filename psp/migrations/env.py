@@ -3,7 +3,7 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import ingest.models  # noqa: F401 - registers the tables on SQLModel.metadata
+import ingest.models  # registers the tables on SQLModel.metadata, as each import below does
 import ingest.ticket_models  # noqa: F401
 import ledger.models  # noqa: F401
 import notify.models  # noqa: F401
