@@ -7,6 +7,7 @@ the relay accepted it means nothing is reported sent that was not.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
@@ -46,14 +47,23 @@ class Delivery:
     error: str | None
 
 
-def deliver_pending(engine: Engine, mailer: Mailer, pause_seconds: float = 2.0) -> list[Delivery]:
-    """Send every pending message, each in its own transaction; failures are kept with the reason."""
+def deliver_pending(
+    engine: Engine,
+    mailer: Mailer,
+    pause_seconds: float = 2.0,
+    advance: Callable[[int], None] = lambda remaining: None,
+) -> list[Delivery]:
+    """Send every pending message, each in its own transaction; failures are kept with the reason.
+
+    `advance` hears how many are pending before the first and after each (for a progress bar).
+    """
     with Session(engine) as session:
         ids = session.exec(
             select(OutgoingMail.id).where(col(OutgoingMail.status) == "pending").order_by(col(OutgoingMail.id))
         ).all()
     results = []
-    for mail_id in ids:
+    advance(len(ids))
+    for done, mail_id in enumerate(ids, start=1):
         with db.transaction(engine) as session:
             mail = session.get(OutgoingMail, mail_id)
             assert mail is not None
@@ -68,4 +78,5 @@ def deliver_pending(engine: Engine, mailer: Mailer, pause_seconds: float = 2.0) 
                 mail.status, mail.last_error = "failed", str(exc)
             session.add(mail)
             results.append(Delivery(mail_id or 0, mail.recipients, mail.subject, mail.status, mail.last_error))
+        advance(len(ids) - done)
     return results

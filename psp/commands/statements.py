@@ -40,20 +40,26 @@ def statements(
         transient=True,
         disable=as_json or len(found) < 2,
     ) as bar:
-        task = bar.add_task(f"statements {month.label}", total=len(found))
-        rendered = render_all(found, app.settings, lambda: bar.advance(task))
-    if out is not None:
-        write_files(out, rendered)
-    if send:
-        with app.transaction() as session:
-            outcomes = record_statements(session, app.settings, rendered, resend=resend)
-        by_mail = {o.mail_id: o for o in outcomes if o.mail_id is not None}
-        for delivery in deliver_pending(engine, mailer_for(app.settings.smtp)):
-            if delivery.mail_id in by_mail:
-                by_mail[delivery.mail_id].status = delivery.status
-                by_mail[delivery.mail_id].detail = delivery.error or f"to {delivery.recipients}"
-    else:
-        outcomes = [outcome(item, "written" if out else "rendered") for item in rendered]
+        rendering = bar.add_task(f"rendering {month.label}", total=len(found))
+        rendered = render_all(found, app.settings, lambda: bar.advance(rendering))
+        if out is not None:
+            write_files(out, rendered)
+        if send:
+            with app.transaction() as session:
+                outcomes = record_statements(session, app.settings, rendered, resend=resend)
+            sending = bar.add_task("sending", total=None)
+
+            def sent(remaining: int) -> None:
+                total = bar.tasks[sending].total or remaining
+                bar.update(sending, total=total, completed=total - remaining)
+
+            by_mail = {o.mail_id: o for o in outcomes if o.mail_id is not None}
+            for delivery in deliver_pending(engine, mailer_for(app.settings.smtp), advance=sent):
+                if delivery.mail_id in by_mail:
+                    by_mail[delivery.mail_id].status = delivery.status
+                    by_mail[delivery.mail_id].detail = delivery.error or f"to {delivery.recipients}"
+        else:
+            outcomes = [outcome(item, "written" if out else "rendered") for item in rendered]
     if as_json:
         print_json([asdict(o) for o in outcomes])
         return
