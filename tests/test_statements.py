@@ -16,6 +16,7 @@ import pypdf
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 from typer.testing import CliRunner, Result
 
@@ -360,6 +361,9 @@ def test_statements_are_sent_once_with_both_bodies_and_both_attachments(
     again = psp(db_url, "statements", "2026-10", "--send")
     assert f"{summary}: already sent" in again.output
     assert len(relay.inbox.messages) == 1
+    for change in ("UPDATE statement SET closing_minutes = 0", "DELETE FROM statement"):
+        with pytest.raises(DBAPIError, match="a sent statement is frozen"), engine.begin() as connection:
+            connection.execute(sa.text(change))
     resent = psp(db_url, "statements", "2026-10", "--send", "--resend", "--client", "acme-shop")
     assert resent.exit_code == 0, resent.output
     assert len(relay.inbox.messages) == 2
