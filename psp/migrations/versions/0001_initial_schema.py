@@ -12,6 +12,7 @@ import sqlmodel
 from alembic import op
 
 import ledger.models
+from psp.schema_guards import allow_changes, refuse_changes
 
 
 revision: str = "0001"
@@ -329,13 +330,11 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_ledger_entry_request", ["client_id", "request_key"], unique=False
         )
-    _forbid_entry_changes()
+    refuse_changes("ledger_entry", "ledger_entry_append_only", "ledger entries are append-only: post a reversal instead")
 
 
 def downgrade() -> None:
-    if op.get_context().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER ledger_entry_append_only ON ledger_entry")
-        op.execute("DROP FUNCTION ledger_entry_append_only()")
+    allow_changes("ledger_entry", "ledger_entry_append_only")
     with op.batch_alter_table("ledger_entry", schema=None) as batch_op:
         batch_op.drop_index("ix_ledger_entry_request")
         batch_op.drop_index(batch_op.f("ix_ledger_entry_proposal_id"))
@@ -373,28 +372,3 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_audit_event_target"))
 
     op.drop_table("audit_event")
-
-
-_APPEND_ONLY = "ledger entries are append-only: post a reversal instead"
-
-
-def _forbid_entry_changes() -> None:
-    """Refuse UPDATE and DELETE on ledger_entry in the database itself, not only in our code."""
-    if op.get_context().dialect.name == "postgresql":
-        op.execute(
-            f"""
-            CREATE FUNCTION ledger_entry_append_only() RETURNS trigger AS $$
-            BEGIN RAISE EXCEPTION '{_APPEND_ONLY}'; END;
-            $$ LANGUAGE plpgsql
-            """
-        )
-        op.execute(
-            "CREATE TRIGGER ledger_entry_append_only BEFORE UPDATE OR DELETE ON ledger_entry "
-            "FOR EACH ROW EXECUTE FUNCTION ledger_entry_append_only()"
-        )
-    else:
-        for event in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER ledger_entry_no_{event.lower()} BEFORE {event} ON ledger_entry "
-                f"BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END"
-            )

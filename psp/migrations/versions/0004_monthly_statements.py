@@ -13,6 +13,7 @@ import sqlmodel
 from alembic import op
 
 from ledger.models import UTCDateTime
+from psp.schema_guards import allow_changes, refuse_changes
 
 
 revision: str = '0004'
@@ -43,40 +44,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('statement', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_statement_client_id'), ['client_id'], unique=False)
-    _freeze_statements()
+    refuse_changes("statement", "statement_frozen", "a sent statement is frozen: send a new version with --resend")
 
 
 
 def downgrade() -> None:
-    if op.get_context().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER statement_frozen ON statement")
-        op.execute("DROP FUNCTION statement_frozen()")
+    allow_changes("statement", "statement_frozen")
     with op.batch_alter_table('statement', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_statement_client_id'))
 
     op.drop_table('statement')
-
-
-_FROZEN = "a sent statement is frozen: send a new version with --resend"
-
-
-def _freeze_statements() -> None:
-    """Refuse UPDATE and DELETE on statement rows, so a snapshot stays what the client received."""
-    if op.get_context().dialect.name == "postgresql":
-        op.execute(
-            f"""
-            CREATE FUNCTION statement_frozen() RETURNS trigger AS $$
-            BEGIN RAISE EXCEPTION '{_FROZEN}'; END;
-            $$ LANGUAGE plpgsql
-            """
-        )
-        op.execute(
-            "CREATE TRIGGER statement_frozen BEFORE UPDATE OR DELETE ON statement "
-            "FOR EACH ROW EXECUTE FUNCTION statement_frozen()"
-        )
-    else:
-        for event in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER statement_no_{event.lower()} BEFORE {event} ON statement "
-                f"BEGIN SELECT RAISE(ABORT, '{_FROZEN}'); END"
-            )
