@@ -21,6 +21,7 @@ from sqlmodel import Session, SQLModel
 from psp import db
 from psp.config import Settings
 from tests.servers.postgres import drop_database, postgres_url, scratch_database
+from tests.servers.smtp import SmtpServer
 
 BACKENDS = ("sqlite", "postgres")
 
@@ -85,3 +86,12 @@ def session(engine: Engine) -> Iterator[Session]:
 @pytest.fixture
 def settings() -> Settings:
     return Settings()
+
+
+@pytest.fixture
+def relay() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback that accepts everything (set `inbox.reply` to refuse)."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -40,14 +39,6 @@ SETTINGS = Settings(
     staff=Staff(addresses=("anna@harbourcart.example",)),
     smtp=Smtp(host="127.0.0.1", security="none", sender="Harbour Cart Support <support@harbourcart.example>"),
 )
-
-
-@pytest.fixture
-def relay() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 def settings_for(relay: SmtpServer) -> Settings:

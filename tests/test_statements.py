@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
@@ -264,14 +263,6 @@ def test_gathering_costs_the_same_queries_for_three_clients_or_thirty(engine: En
 
 
 # --- sending -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def relay() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
