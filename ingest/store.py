@@ -224,14 +224,21 @@ class BatchStore:
                 select(MailMessage.content_hash, MailMessage.id).where(col(MailMessage.content_hash).in_(hashes))
             ).all()
             index.hashes = {h: i for h, i in found if i is not None}
-        for source, folder in {(m.location.source, m.location.folder) for m in messages}:
-            uids = [m.location.uid for m in messages if (m.location.source, m.location.folder) == (source, folder)]
-            rows = self.session.exec(
-                select(MailLocation.uidvalidity, MailLocation.uid).where(
-                    MailLocation.source == source, MailLocation.folder == folder, col(MailLocation.uid).in_(uids)
+        # By the whole unique key: with the UIDVALIDITY left out, the database would read every
+        # location of the folder for each batch, and a poll would slow down as the folder grows.
+        places: dict[tuple[str, str, int], list[str]] = {}
+        for m in messages:
+            places.setdefault((m.location.source, m.location.folder, m.location.uidvalidity), []).append(m.location.uid)
+        for (source, folder, uidvalidity), uids in places.items():
+            seen = self.session.exec(
+                select(MailLocation.uid).where(
+                    MailLocation.source == source,
+                    MailLocation.folder == folder,
+                    MailLocation.uidvalidity == uidvalidity,
+                    col(MailLocation.uid).in_(uids),
                 )
             ).all()
-            index.locations.update((source, folder, v, u) for v, u in rows)
+            index.locations.update((source, folder, uidvalidity, uid) for uid in seen)
         referenced = {r for i in incoming for r in (*i.parsed.in_reply_to, *i.parsed.references)}
         if referenced:
             index.threads_by_message_id = dict(
