@@ -38,6 +38,7 @@ from psp import db
 from psp.config import Settings
 
 OVERLAP = timedelta(seconds=60)
+EMPTY = Content(text="", subject="", raw_headers="", attachments=0)  # a transaction without attachments
 
 PageLog = Callable[[int, IntakeSummary], None]
 
@@ -155,11 +156,12 @@ def _store_page(run: _Run, tickets: tuple[Ticket, ...], new_cursor: datetime | N
         known = known_entries(session, run.system, [str(t.id) for t in tickets])
     messages: list[TicketMessage] = []
     for ticket in tickets:
-        for transaction in run.client.history(ticket.id):
-            if (str(ticket.id), str(transaction.id)) in known:  # stored already: counted as a duplicate
-                messages.append(message_for(run.system, ticket, transaction, None))
-            else:
-                messages.append(message_for(run.system, ticket, transaction, run.client.content(transaction.id)))
+        history = list(run.client.history(ticket.id))
+        new = {t.id for t in history if (str(ticket.id), str(t.id)) not in known}
+        contents = run.client.contents(ticket.id, min(new)) if new else {}
+        for transaction in history:  # one stored already is only counted, as a duplicate
+            content = contents.get(transaction.id, EMPTY) if transaction.id in new else None
+            messages.append(message_for(run.system, ticket, transaction, content))
     try:
         with db.transaction(run.engine) as session:
             state = _state(session, run.system)

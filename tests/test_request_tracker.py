@@ -205,9 +205,16 @@ def test_paging_over_tickets_and_histories(
         engine, replace(settings, rt=replace(settings.rt, page_size=2)), on_page=lambda n, s: pages.append((n, s.read))
     )
 
-    assert pages == [(1, 2 + 3), (2, 2), (3, 1)]
+    assert pages == [(1, 4 + 1), (2, 2), (3, 1)]
     assert counts(summary) == (8, 8, 0, 0)
     assert proposals(engine)[0][0].contact_minutes == estimated("Question 0?") + 5 + 10 + 15
+    with Session(engine) as session:  # every text found, though the ticket's attachments span pages
+        first = session.exec(
+            select(SourceItem.excerpt)
+            .where(SourceItem.thread_key == f"ticket:{system_name(settings.rt.url)}:{tickets[0]}")
+            .order_by(col(SourceItem.occurred_at), col(SourceItem.id))
+        ).all()
+    assert first == ["Question 0?", *(f"Update after {m} minutes." for m in (5, 10, 15))]
 
 
 def test_an_unknown_requestor_waits_for_staff(
