@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from types import MappingProxyType
 
 from sqlalchemy.engine import Engine
@@ -132,8 +132,17 @@ def sync_rt(
             raise
 
 
+def _start(cursor: datetime | None, settings: Settings) -> datetime | None:
+    """Where the search begins: the cursor less the overlap; on the first sync, `[rt].since` (or all)."""
+    if cursor is not None:
+        return cursor - OVERLAP
+    if settings.rt.since:
+        return datetime.combine(date.fromisoformat(settings.rt.since), time(), UTC)
+    return None
+
+
 def _sync_pages(run: _Run, cursor: datetime | None, on_page: PageLog | None) -> IntakeSummary:
-    since = cursor - OVERLAP if cursor else None
+    since = _start(cursor, run.settings)
     total = IntakeSummary()
     next_cursor = cursor
     number = 1

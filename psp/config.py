@@ -11,6 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import date
 from fractions import Fraction
 from pathlib import Path
 from types import MappingProxyType
@@ -196,6 +197,7 @@ class Rt:
       page_size: tickets and transactions per request (RT allows at most 100).
       interval_seconds: `psp poll --watch` syncs RT this often; 0 leaves RT out of the watch.
       timeout_seconds: how long one request may take before the sync fails.
+      since: the first sync reads tickets updated from this day on (YYYY-MM-DD, UTC); empty: all.
     """
 
     url: str = ""
@@ -207,6 +209,7 @@ class Rt:
     page_size: int = 100
     interval_seconds: int = 300
     timeout_seconds: int = 30
+    since: str = ""
 
 
 @dataclass(frozen=True)
@@ -326,6 +329,11 @@ def _rt(raw: Any, source: str) -> Rt:
         ZoneInfo(rt.timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"{source}: [rt].timezone {rt.timezone!r} is not a known time zone") from exc
+    if rt.since:
+        try:
+            date.fromisoformat(rt.since)
+        except ValueError:
+            raise ConfigError(f"{source}: [rt].since {rt.since!r} is not a day (YYYY-MM-DD)") from None
     return rt
 
 

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -215,6 +216,19 @@ def test_paging_over_tickets_and_histories(
             .order_by(col(SourceItem.occurred_at), col(SourceItem.id))
         ).all()
     assert first == ["Question 0?", *(f"Update after {m} minutes." for m in (5, 10, 15))]
+
+
+def test_the_first_sync_can_leave_old_tickets_behind(
+    engine: Engine, settings: Settings, rt_server: RequestTrackerServer, queue: str, acme: Client
+) -> None:
+    rt_server.create_ticket(queue, "Old news", [ALICE], "From before the ledger.")
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+
+    assert sync_rt(engine, replace(settings, rt=replace(settings.rt, since=tomorrow))).read == 0
+
+    with Session(engine) as session:
+        state = session.exec(select(TicketSyncState)).one()
+    assert state.cursor is not None  # later syncs go on from here
 
 
 def test_an_unknown_requestor_waits_for_staff(

@@ -89,6 +89,7 @@ def test_a_token_wins_then_basic_auth_then_a_clear_error() -> None:
         ("[rt]\ntimezone = 'Mars/Olympus'", "\\[rt\\].timezone 'Mars/Olympus' is not a known time zone"),
         ("[rt]\nqueues = 'Support'", "\\[rt\\].queues must be a list"),
         ("[rt]\ninterval_seconds = -1", "interval_seconds cannot be negative"),
+        ("[rt]\nsince = '1 Jan'", "\\[rt\\].since '1 Jan' is not a day"),
         ("[tickets]\nticket_id = 'id'", "\\[tickets\\].ticket_id must be a list"),
     ],
 )
