@@ -15,7 +15,10 @@ set -euo pipefail
 
 log() { printf 'request_tracker.sh: %s\n' "$*" >&2; }
 
-packages=(request-tracker5 rt5-db-sqlite rt5-standalone msmtp-mta w3m)
+packages=(request-tracker5 rt5-db-sqlite rt5-standalone w3m)
+# Any mail transport agent satisfies RT's dependency; add msmtp-mta only when there is none, since
+# it would replace (remove) one that is installed.
+[[ -e /usr/sbin/sendmail ]] || packages+=(msmtp-mta)
 
 package_installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'
