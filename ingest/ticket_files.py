@@ -196,11 +196,20 @@ def read_ticket_file(path: Path, settings: Settings) -> list[TicketMessage]:
     names, rows = _rows(path)
     cols = columns(names, mapping, str(path))
     messages, errors = [], []
+    seen: dict[tuple[str, str], tuple[int, str]] = {}  # (ticket, entry) → its first row and content
     for number, record in rows:
         try:
-            messages.append(_message(record, cols, mapping.system, settings.policy.zone))
+            message = _message(record, cols, mapping.system, settings.policy.zone)
         except ValueError as exc:
             errors.append(f"row {number}: {exc}")
+            continue
+        first = seen.setdefault((message.ticket, message.entry), (number, message.content_hash()))
+        if first[1] != message.content_hash():
+            errors.append(
+                f"row {number}: ticket {message.ticket} was in row {first[0]} already, with other content "
+                "(a ticket of several rows needs an entry column, see [tickets].entry)"
+            )
+        messages.append(message)
     if errors:
         shown = "; ".join(errors[:MAX_ERRORS_SHOWN])
         more = f" (and {len(errors) - MAX_ERRORS_SHOWN} more)" if len(errors) > MAX_ERRORS_SHOWN else ""

@@ -100,6 +100,24 @@ def test_a_file_without_a_needed_column_says_which_and_where_to_name_it(db_url: 
     assert summary["stored"] == 1
 
 
+def test_a_ticket_of_several_rows_needs_an_entry_column(db_url: str, acme: str, tmp_path: Path) -> None:
+    export = tmp_path / "replies.csv"
+    export.write_text(
+        "ticket_id,requester_email,created,body,minutes,comment_id\n"
+        "7,jane@acme.example,2026-11-03T10:00:00Z,Site down,10,1\n"
+        "7,jane@acme.example,2026-11-03T11:00:00Z,Still down,5,2\n"
+        "7,jane@acme.example,2026-11-03T11:00:00Z,Still down,5,2\n"  # the same row twice: stored once
+    )
+    assert json.loads(psp(db_url, "ingest", str(export), "--json"))["stored"] == 2
+    assert [row[3] for row in proposal_rows(db_url)] == [10, 5]
+
+    without = tmp_path / "no-entries.csv"
+    without.write_text(export.read_text().replace(",comment_id", ",other"))
+    result = runner.invoke(app, ["--db", db_url, "ingest", str(without)])
+    assert result.exit_code == 1
+    assert "row 3: ticket 7 was in row 2 already, with other content" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("text", "minutes"), [("45", 45), ("1:30", 90), ("01:30:00", 90), ("", None), ("  ", None), ("0", 0)]
 )
