@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import random
 import zlib
 from pathlib import Path
 
 from ingest.errors import NotAnEmail
 from ingest.parallel import MIN_PARALLEL_BATCH, BatchParser
-from ingest.store import prepare
+from ingest.store import PACK_MATCHING_LIMIT, pack, prepare
 
 LABELLED = Path(__file__).parent / "data" / "labelled"
 
@@ -24,3 +26,11 @@ def test_workers_parse_like_the_process_itself_in_order() -> None:
     assert [zlib.decompress(p.packed) for p in parallel] == raws
     assert isinstance(parallel[-1].parsed, NotAnEmail)
     assert str(parallel[-1].parsed) == str(inline[-1].parsed)
+
+
+def test_packed_mail_unpacks_to_the_bytes_received() -> None:
+    text = b"Subject: small\r\n\r\n" + b"Hello, the shop is down again.\r\n" * 20
+    attachment = b"Subject: large\r\n\r\n" + base64.encodebytes(random.Random(7).randbytes(PACK_MATCHING_LIMIT * 2))
+    for raw in (text, attachment):
+        assert zlib.decompress(pack(raw)) == raw
+        assert len(pack(raw)) < len(raw)
