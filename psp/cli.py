@@ -7,6 +7,7 @@ transaction, a failed command has written nothing.
 
 from __future__ import annotations
 
+import gc
 import getpass
 import importlib
 import os
@@ -94,9 +95,20 @@ class PspGroup(TyperGroup):
         return super().resolve_command(ctx, args)
 
     def _load(self, module: str) -> None:
-        """Import a command module and add the commands it registers, built as the root's own."""
-        commands = typer.Typer(rich_markup_mode=self.rich_markup_mode)
-        importlib.import_module(module).register(commands)
+        """Import a command module and add the commands it registers, built as the root's own.
+
+        The cyclic garbage collector waits meanwhile: importing creates only objects that live
+        until exit, and each full collection would walk all that is loaded so far (measured: a
+        tenth of a quick command's start-up).
+        """
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            commands = typer.Typer(rich_markup_mode=self.rich_markup_mode)
+            importlib.import_module(module).register(commands)
+        finally:
+            if collecting:
+                gc.enable()
         for name, command in typer.main.get_group(commands).commands.items():
             self.commands.setdefault(name, command)
 
