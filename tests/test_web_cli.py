@@ -48,23 +48,32 @@ def test_staff_and_links_from_the_command_line(tmp_path: Path) -> None:
     assert "revoked" in ok(tmp_path, "portal", "list")
 
 
-def test_serve_binds_loopback_and_answers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_binds_loopback_and_answers(tmp_path: Path, workers: int) -> None:
     ok(tmp_path, "init")
     ok(tmp_path, "client", "add", "Acme Shop")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PSP_")}
     url = ok(tmp_path, "portal", "link", "acme-shop").strip().replace(":8000", f":{port}")
     process = subprocess.Popen(
-        [str(PSP), "serve", "--port", str(port)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True
+        [str(PSP), "serve", "--port", str(port), "--workers", str(workers)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         report = _wait_until_serving(url, process)
         assert report.status_code == 200
         assert "Acme Shop" in report.text
-        assert httpx.get(f"http://127.0.0.1:{port}/staff/review").status_code == 303
+        with httpx.Client() as client:  # keep-alive: every worker answers on a reused connection
+            for _ in range(6):
+                assert client.get(f"http://127.0.0.1:{port}/staff/review").status_code == 303
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=20)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it handled
+    with pytest.raises(httpx.TransportError):
+        httpx.get(url)  # the workers are gone with it
 
 
 @pytest.mark.parametrize("serve", [False, True])

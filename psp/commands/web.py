@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
+import socket
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from types import FrameType
+from typing import Annotated
 
 import typer
 import uvicorn
@@ -12,10 +16,11 @@ from sqlalchemy.engine import Engine
 
 from ledger.clients import get_client
 from ledger.errors import InvalidInputError
+from psp import db
 from psp.commands.common import context, print_listing
-from psp.config import DATABASE_URL_ENV, Settings
+from psp.config import Settings
 from psp.web.accounts import add_staff
-from psp.web.app import CONFIG_ENV, create_app
+from psp.web.app import create_app
 from psp.web.links import issue_link, list_links, revoke_link
 
 STAFF_PASSWORD_ENV = "PSP_STAFF_PASSWORD"
@@ -25,23 +30,60 @@ staff_app = typer.Typer(help="Staff logins for the web pages.", no_args_is_help=
 
 
 def serve_app(settings: Settings, engine: Engine, host: str, port: int, workers: int = 1) -> None:
-    """Run the web server until interrupted (also used by `psp demo --serve`).
-
-    With several workers, uvicorn starts processes that each build the app from the environment
-    (`psp.web.app:app_from_environment`): the database URL and the configuration file travel there.
-    """
+    """Run the web server until interrupted (also used by `psp demo --serve`)."""
     if workers < 1:
         raise InvalidInputError(f"--workers must be 1 or more, got {workers}")
     typer.echo(f"serving on http://{host}:{port}/ (staff pages at /staff); Ctrl-C stops")
-    options: dict[str, Any] = {"host": host, "port": port, "log_level": "warning", "server_header": False}
     if workers == 1:
-        uvicorn.run(create_app(settings, engine), **options)
+        uvicorn.run(create_app(settings, engine), host=host, port=port, log_level="warning", server_header=False)
         return
-    os.environ[DATABASE_URL_ENV] = engine.url.render_as_string(hide_password=False)
-    if settings.source != "defaults":
-        os.environ[CONFIG_ENV] = settings.source
-    engine.dispose()
-    uvicorn.run("psp.web.app:app_from_environment", factory=True, workers=workers, **options)
+    url = engine.url.render_as_string(hide_password=False)
+    engine.dispose()  # each worker opens its own connections after the fork
+    serve_workers(settings, url, listening_socket(host, port), workers)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The shared listening socket, made with protocol TCP.
+
+    asyncio turns on TCP_NODELAY only for sockets whose protocol says TCP; uvicorn's own
+    multi-worker socket says 0, and then every keep-alive response waits ~40 ms for a delayed ACK.
+    """
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto or socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _worker(settings: Settings, url: str, sock: socket.socket) -> None:
+    engine = db.make_engine(url)
+    config = uvicorn.Config(create_app(settings, engine), log_level="warning", server_header=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def serve_workers(settings: Settings, url: str, sock: socket.socket, workers: int) -> None:
+    """Forked worker processes sharing one socket; SIGINT or SIGTERM stops them all gracefully."""
+    forking = multiprocessing.get_context("fork")
+    processes = [forking.Process(target=_worker, args=(settings, url, sock), daemon=True) for _ in range(workers)]
+    for process in processes:
+        process.start()
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        for process in processes:
+            process.join()
+    except KeyboardInterrupt:
+        for process in processes:
+            process.terminate()  # uvicorn finishes the requests in flight on SIGTERM
+        for process in processes:
+            process.join(timeout=30)
+    finally:
+        sock.close()
 
 
 def serve(

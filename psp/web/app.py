@@ -7,7 +7,6 @@ static file for keyboard shortcuts; pages work without it.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from pathlib import Path
 
@@ -22,8 +21,7 @@ from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from psp import db
-from psp.config import Settings, database_url, load_settings
+from psp.config import Settings
 from psp.web import auth, portal, staff
 from psp.web.deps import WebState, redirect, render
 from psp.web.errors import CsrfError
@@ -31,8 +29,6 @@ from psp.web.security import SecurityHeaders, session_secret
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "psp_session"
-# `psp serve --workers N` hands its configuration file to the worker processes in this variable.
-CONFIG_ENV = "PSP_WEB_CONFIG"
 
 
 def _read_engine(engine: Engine) -> Engine:
@@ -104,12 +100,3 @@ _TITLES = {400: "Bad request", 403: "Forbidden", 404: "Not found", 405: "Not all
 def _error_page(request: Request, code: int, message: str = "") -> HTMLResponse:
     title = _TITLES.get(code, "Error")
     return render(request, "error.html", {"code": code, "title": title, "message": message}, status_code=code)
-
-
-def app_from_environment() -> FastAPI:
-    """The app of one worker process of `psp serve --workers N`, from the variables the command set."""
-    config = os.environ.get(CONFIG_ENV)
-    settings = load_settings(Path(config) if config else None)
-    engine = db.make_engine(database_url(None, settings))
-    db.require_current_schema(engine)
-    return create_app(settings, engine)
