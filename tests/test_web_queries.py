@@ -46,6 +46,7 @@ def test_report_pages_carry_the_ledgers_running_balance(session: Session, settin
         start, end = queries.month_bounds(month)
         cut = queries.report_page(session, acme, month, 1)
         assert cut.rows == [r for r in expected if start <= r.date <= end][: queries.PAGE_SIZE]
+        assert queries.month_rows(session, acme, month) == tracking_report(ledger_lines(session, acme, start, end))
 
 
 def test_balance_series_ends_at_the_balance(session: Session, settings: Settings) -> None:

@@ -78,8 +78,7 @@ def report(
 def report_download(session: ReadDb, token: str, month: Annotated[str | None, Query(max_length=7)] = None) -> Response:
     client = _client(session, token)
     chosen = _month(month)
-    start, end = queries.month_bounds(chosen) if chosen else (None, None)
-    rows = tracking_report(ledger_lines(session, client, start, end))
+    rows = queries.month_rows(session, client, chosen) if chosen else tracking_report(ledger_lines(session, client))
     name = f"support-report-{client.slug}" + (f"-{chosen:%Y-%m}" if chosen else "") + ".csv"
     return Response(
         report_csv(rows),

@@ -45,19 +45,20 @@ class ReportPage:
     pages: int
 
 
-def report_page(session: Session, client: Client, month: date | None, page: int) -> ReportPage:
-    """A page of the client's report (optionally one month of it), newest first, in one statement.
+def _report_rows(
+    session: Session, client: Client, month: date | None, *, limit: int | None, offset: int = 0
+) -> tuple[list[ReportRow], int]:
+    """Report rows newest first with their running balances, and how many rows match: one statement.
 
-    The page's rows are read in index order (LIMIT/OFFSET); their running balances are the sum of
-    everything before the page's oldest row plus a window over the page itself, so a page costs the
-    same as the ledger's definition (a window over the whole history) without sorting that history.
+    The rows are read in index order (LIMIT/OFFSET); their balances are the sum of everything
+    before the oldest of them plus a window over the rows themselves, so the result equals the
+    ledger's definition (a window over the whole history) without sorting that whole history.
     """
     entry = LedgerEntry.__table__.c  # type: ignore[attr-defined]
     where = [entry.client_id == client.id]
     if month is not None:
         first, last = month_bounds(month)
         where += [entry.effective_on >= first, entry.effective_on <= last]
-    page = max(page, 1)
     rows = (
         sa.select(
             entry.id,
@@ -72,8 +73,8 @@ def report_page(session: Session, client: Client, month: date | None, page: int)
         )
         .where(*where)
         .order_by(entry.effective_on.desc(), entry.id.desc())
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
+        .limit(limit)
+        .offset(offset)
         .cte("page_rows")
     )
     oldest = sa.select(rows.c.effective_on, rows.c.id).order_by(rows.c.effective_on, rows.c.id).limit(1).cte("oldest")
@@ -110,8 +111,20 @@ def report_page(session: Session, client: Client, month: date | None, page: int)
         )
         for r in result
     ]
-    count = int(result[0].total) if result else 0
-    return ReportPage(tracking_report(lines), count, page, max(1, -(-count // PAGE_SIZE)))
+    return tracking_report(lines), int(result[0].total) if result else 0
+
+
+def report_page(session: Session, client: Client, month: date | None, page: int) -> ReportPage:
+    """A page of the client's report (optionally one month of it), newest first."""
+    page = max(page, 1)
+    rows, total = _report_rows(session, client, month, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    return ReportPage(rows, total, page, max(1, -(-total // PAGE_SIZE)))
+
+
+def month_rows(session: Session, client: Client, month: date) -> list[ReportRow]:
+    """One month of the report in ledger order (oldest first), as the CSV download lists it."""
+    rows, _ = _report_rows(session, client, month, limit=None)
+    return rows[::-1]
 
 
 def balance_series(session: Session, client: Client) -> list[tuple[date, int]]:
