@@ -20,8 +20,8 @@ from ledger.reports import LedgerLine, ReportRow, tracking_report
 from notify.models import Statement
 
 PAGE_SIZE = 50
-# Proposals per review page: a morning's work, and a page that renders fast with any backlog.
-QUEUE_PAGE_SIZE = 200
+# Proposals per review page: a screenful of decisions, and a page that renders fast with any backlog.
+QUEUE_PAGE_SIZE = 100
 EXCERPT_CHARS = 400
 _CHARGEABLE = (Category.BILLABLE.value, Category.PROJECT_PREP.value)
 
