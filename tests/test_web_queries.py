@@ -67,7 +67,8 @@ def test_review_queue_pages_group_by_client_and_thread(session: Session, setting
     first = queries.pending_queue(session)
     assert (first.total, first.pages, len(first.items)) == (queries.QUEUE_PAGE_SIZE + 10, 2, queries.QUEUE_PAGE_SIZE)
     both = first.items + queries.pending_queue(session, page=2).items
-    keys = [(i.client, i.thread_key, i.occurred_at, i.id) for i in both]
+    starts = {(i.client, i.thread_key): i.occurred_at for i in reversed(both)}  # each thread's oldest item
+    keys = [(i.client, starts[i.client, i.thread_key], i.thread_key, i.occurred_at, i.id) for i in both]
     assert keys == sorted(keys)
     only = queries.pending_queue(session, bluebell)
     assert {i.client for i in only.items} == {"bluebell-teas"}

@@ -282,7 +282,7 @@ class QueuePage:
 def pending_queue(
     session: Session, client: Client | None = None, *, unmatched: bool = False, page: int = 1
 ) -> QueuePage:
-    """Pending proposals by client, thread and time, a page at a time, in one query.
+    """Pending proposals by client, then thread (oldest thread first), then time; a page, one query.
 
     `unmatched` lists instead the items whose sender no client claims: they wait for assignment.
     """
@@ -309,7 +309,15 @@ def pending_queue(
         .join(SourceItem, col(SourceItem.id) == Proposal.source_item_id)
         .outerjoin(Client, col(Client.id) == Proposal.client_id)
         .where(col(Proposal.status) == ProposalStatus.PENDING.value)
-        .order_by(col(Client.slug), col(SourceItem.thread_key), col(SourceItem.occurred_at), col(Proposal.id))
+        .order_by(
+            col(Client.slug),
+            sa.func.min(SourceItem.occurred_at).over(
+                partition_by=(col(Proposal.client_id), col(SourceItem.thread_key))
+            ),
+            col(SourceItem.thread_key),
+            col(SourceItem.occurred_at),
+            col(Proposal.id),
+        )
         .limit(QUEUE_PAGE_SIZE)
         .offset((max(page, 1) - 1) * QUEUE_PAGE_SIZE)
     )
