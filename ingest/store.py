@@ -11,7 +11,7 @@ subjects.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,7 +33,7 @@ from ingest.threads import new_thread_key, subject_key, thread_by_headers
 from ledger.models import Category, Channel, Proposal, ProposalStatus, SourceItem
 from ledger.policy import generous_minutes
 from ledger.posting import approve
-from ledger.proposals import pending_proposal
+from ledger.proposals import pending_values
 from psp.config import Settings
 
 EXCERPT_CHARS = 2000
@@ -99,14 +99,8 @@ def prepare(raw: bytes) -> Prepared:
     return Prepared(parse_or_refusal(raw), pack(raw))
 
 
-def _values(record: SQLModel) -> dict[str, Any]:
-    """A new record's columns for a multi-row INSERT: the id and unset defaults are the database's."""
-    table: sa.Table = record.__table__  # type: ignore[attr-defined]
-    return {
-        c.key: value
-        for c in table.columns
-        if not c.primary_key and ((value := getattr(record, c.key)) is not None or c.default is None)
-    }
+Row = dict[str, Any]
+"""The columns of a row about to be inserted (with its `id` once `BatchStore._insert` gave one)."""
 
 
 @dataclass(frozen=True)
@@ -156,7 +150,7 @@ class _Step:
     thread: str = ""
     when: datetime = datetime.min
     decision: Decision | None = None
-    proposal: Proposal | None = None
+    proposal: Row | None = None
     reply_words: int = 0
     answers: _Step | None = None  # our reply: the step in this batch whose proposal it answers
     answers_id: int | None = None  # …or the stored pending proposal it answers
@@ -361,55 +355,50 @@ class BatchStore:
     def _write(self, steps: list[_Step], index: _BatchIndex) -> list[str]:
         """Carry the plan out: items, then proposals and messages, then locations.
 
-        Rows go in as multi-row INSERTs through SQLAlchemy Core, which return the new ids in
-        order; the ORM's unit of work would build, track and flush an object per row.
+        Rows go in as one executemany per table through SQLAlchemy Core; the ORM would build,
+        validate and track an object per row, which cost more than the inserts themselves.
         """
         new = [s for s in steps if s.outcome != "duplicate"]
-        items = [self._source_item(s) for s in new]
-        for item, item_id in zip(items, self._insert(SourceItem, [_values(i) for i in items]), strict=True):
-            item.id = item_id
-        proposals: dict[str, Proposal] = {}  # by thread: the latest pending proposal written now
+        items = self._insert(SourceItem, [self._source_item(s) for s in new])
+        proposals: dict[str, Row] = {}  # by thread: the latest pending proposal written now
         for step, item in zip(new, items, strict=True):
             if step.decision is not None:
                 step.proposal = proposals[step.thread] = self._proposal(step.decision, item)
         self._apply_reply_time([s for s in new if s.reply_words])
-        written = [s.proposal for s in new if s.proposal is not None]
-        for proposal, proposal_id in zip(written, self._insert(Proposal, [_values(p) for p in written]), strict=True):
-            proposal.id = proposal_id
-        messages = [self._mail_message(s, i.id or 0) for s, i in zip(new, items, strict=True)]
-        message_ids = self._insert(MailMessage, messages)
-        stored = {s.incoming.parsed.content_hash: i for s, i in zip(new, message_ids, strict=True)}
-        locations = [
-            {"mail_message_id": stored.get(digest) or index.hashes[digest], **asdict(s.incoming.message.location)}
-            for s in steps
-            if s.outcome != "duplicate" or s.new_location
-            for digest in [s.incoming.parsed.content_hash]
-        ]
-        self._insert(MailLocation, locations, returning=False)
+        self._insert(Proposal, [s.proposal for s in new if s.proposal is not None])
+        messages = self._insert(MailMessage, [self._mail_message(s, i["id"]) for s, i in zip(new, items, strict=True)])
+        stored = {m["content_hash"]: m["id"] for m in messages}
+        self._insert(
+            MailLocation,
+            [
+                {"mail_message_id": stored.get(digest) or index.hashes[digest], **asdict(s.incoming.message.location)}
+                for s in steps
+                if s.outcome != "duplicate" or s.new_location
+                for digest in [s.incoming.parsed.content_hash]
+            ],
+            with_ids=False,
+        )
         index.hashes.update(stored)
         for thread, proposal in proposals.items():
-            index.pending_by_thread[thread] = proposal.id or 0
+            index.pending_by_thread[thread] = proposal["id"]
         for step, item in zip(new, items, strict=True):
-            if step.decision is not None and step.decision.auto_approve and item.client_id is not None:
-                approve(
-                    self.session, f"rule:{step.decision.rule}", proposals[step.thread].id or 0, self.settings.policy
-                )
+            if step.decision is not None and step.decision.auto_approve and item["client_id"] is not None:
+                approve(self.session, f"rule:{step.decision.rule}", proposals[step.thread]["id"], self.settings.policy)
         return [s.outcome for s in steps]
 
-    def _insert(self, model: type[SQLModel], rows: Sequence[Mapping[str, Any]], *, returning: bool = True) -> list[int]:
-        """Insert rows of one table with one executemany; the ids they were given, in order.
+    def _insert(self, model: type[SQLModel], rows: list[Row], *, with_ids: bool = True) -> list[Row]:
+        """Insert rows of one table with one executemany, giving each its `id` first.
 
         The ids are taken before the INSERT: SQLite cannot match RETURNING rows to the rows of a
         multi-row INSERT, so SQLAlchemy would send one statement per row to learn them.
         """
-        if not rows:
-            return []
-        table: sa.Table = model.__table__  # type: ignore[attr-defined]
-        ids = self._new_ids(table, len(rows)) if returning else []
-        self.session.execute(
-            sa.insert(table), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)] if returning else rows
-        )
-        return ids
+        if rows:
+            table: sa.Table = model.__table__  # type: ignore[attr-defined]
+            if with_ids:
+                for row, new_id in zip(rows, self._new_ids(table, len(rows)), strict=True):
+                    row["id"] = new_id
+            self.session.execute(sa.insert(table), rows)
+        return rows
 
     def _new_ids(self, table: sa.Table, count: int) -> list[int]:
         if self.session.get_bind().dialect.name == "postgresql":
@@ -422,21 +411,21 @@ class BatchStore:
         return list(range(highest + 1, highest + 1 + count))
 
     @staticmethod
-    def _source_item(step: _Step) -> SourceItem:
+    def _source_item(step: _Step) -> Row:
         parsed, who = step.incoming.parsed, step.incoming.who
-        return SourceItem(
-            client_id=who.client_id,
-            channel=Channel.EMAIL.value,
-            subject=_text(parsed.subject)[:998] or "(no subject)",
-            excerpt=_text(parsed.new_text)[:EXCERPT_CHARS],
-            sender=parsed.sender,
-            occurred_at=step.when,
-            thread_key=step.thread,
-            source_key=f"mail:{parsed.content_hash}",
-        )
+        return {
+            "client_id": who.client_id,
+            "channel": Channel.EMAIL.value,
+            "subject": _text(parsed.subject)[:998] or "(no subject)",
+            "excerpt": _text(parsed.new_text)[:EXCERPT_CHARS],
+            "sender": parsed.sender,
+            "occurred_at": step.when,
+            "thread_key": step.thread,
+            "source_key": f"mail:{parsed.content_hash}",
+        }
 
     @staticmethod
-    def _mail_message(step: _Step, item_id: int) -> dict[str, Any]:
+    def _mail_message(step: _Step, item_id: int) -> Row:
         incoming, parsed = step.incoming, step.incoming.parsed
         return {
             "source_item_id": item_id,
@@ -455,9 +444,10 @@ class BatchStore:
         }
 
     @staticmethod
-    def _proposal(decision: Decision, item: SourceItem) -> Proposal:
-        return pending_proposal(
-            item,
+    def _proposal(decision: Decision, item: Row) -> Row:
+        return pending_values(
+            item["id"],
+            item["client_id"],
             category=decision.category,
             contact_minutes=decision.contact_minutes,
             minutes=decision.minutes,
@@ -470,24 +460,25 @@ class BatchStore:
         """Our replies are the best evidence of the time spent: add their writing time to the
         pending proposal each one answers (about to be written in this batch, or already stored)."""
         ids = [r.answers_id for r in replies if r.answers_id is not None]
-        stored = (
-            {p.id: p for p in self.session.exec(select(Proposal).where(col(Proposal.id).in_(ids))).all()} if ids else {}
-        )
+        query = select(Proposal).where(col(Proposal.id).in_(ids))
+        stored = {p.id: p for p in self.session.exec(query).all()} if ids else {}
         for reply in replies:
-            proposal = reply.answers.proposal if reply.answers else stored.get(reply.answers_id)
-            if proposal is None or proposal.status != ProposalStatus.PENDING.value:
-                continue
-            writing = minutes_for(reply.reply_words, self.classifier.rules.estimate.write_words_per_minute)
-            contact = proposal.contact_minutes + writing
-            billable = proposal.category == Category.BILLABLE.value
-            logged = generous_minutes(contact, self.settings.policy, billable=billable)
-            proposal.explanation += (
-                f"; + reply {reply.reply_words} words {writing} → contact {contact} min → {logged.minutes} min"
-            )
-            proposal.contact_minutes = contact
-            proposal.minutes = proposal.proposed_minutes = logged.minutes
-            if proposal.id is not None:
+            if reply.answers is not None and reply.answers.proposal is not None:
+                row = reply.answers.proposal
+                minutes, note = self._with_reply(reply.reply_words, row["category"], row["contact_minutes"])
+                row.update(minutes, explanation=row["explanation"] + note)
+            elif (proposal := stored.get(reply.answers_id)) is not None and proposal.status == ProposalStatus.PENDING:
+                minutes, note = self._with_reply(reply.reply_words, proposal.category, proposal.contact_minutes)
+                proposal.sqlmodel_update({**minutes, "explanation": proposal.explanation + note})
                 self.session.add(proposal)
+
+    def _with_reply(self, words: int, category: str, contact_minutes: int) -> tuple[dict[str, int], str]:
+        """A proposal's minutes once a reply of `words` words is counted, and what to add to its explanation."""
+        writing = minutes_for(words, self.classifier.rules.estimate.write_words_per_minute)
+        contact = contact_minutes + writing
+        logged = generous_minutes(contact, self.settings.policy, billable=category == Category.BILLABLE.value)
+        minutes = {"contact_minutes": contact, "minutes": logged.minutes, "proposed_minutes": logged.minutes}
+        return minutes, f"; + reply {words} words {writing} → contact {contact} min → {logged.minutes} min"
 
     def _quarantine(self, message: RawMessage, reason: str, index: _BatchIndex, summary: IntakeSummary) -> None:
         digest = content_hash(message.raw)

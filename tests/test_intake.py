@@ -246,8 +246,8 @@ def test_a_message_that_cannot_be_stored_is_quarantined_and_the_batch_goes_on(
 ) -> None:
     make_proposal = BatchStore._proposal
 
-    def failing_proposal(decision: Any, item: SourceItem) -> Any:
-        if item.subject == "Broken":
+    def failing_proposal(decision: Any, item: dict[str, Any]) -> Any:
+        if item["subject"] == "Broken":
             raise IntegrityError("INSERT INTO proposal", {}, Exception("simulated constraint failure"))
         return make_proposal(decision, item)
 
