@@ -8,8 +8,10 @@ needs the session's CSRF token. Runs on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,6 +24,7 @@ from ledger.projects import add_project
 from ledger.reports import balance
 from notify.models import Statement
 from psp.config import Settings, Web
+from psp.web import deps
 from psp.web.accounts import add_staff
 from psp.web.app import SESSION_COOKIE, create_app
 from psp.web.links import issue_link, revoke_link
@@ -421,3 +424,11 @@ def test_expiry_is_checked_at_each_request(site: Site) -> None:
         session.add(link)
         session.commit()
     assert site.client().get(f"/r/{site.tokens['acme']}").status_code == 404
+
+
+def test_a_staff_session_ends_its_hours_after_login_however_busy(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    staff = site.staff()
+    assert staff.get("/staff/review").status_code == 200
+    later = time.time() + site.settings.web.session_hours * 3600 + 1
+    monkeypatch.setattr(deps, "time", SimpleNamespace(time=lambda: later))
+    assert staff.get("/staff/review", follow_redirects=False).status_code == 303

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -45,7 +46,7 @@ def login(
         return render_staff(request, None, "staff/login.html", {"email": email, "error": error}, 401)
     staff_id, staff_email = found
     request.session.clear()  # a fresh session and CSRF token on login: nothing from before carries over
-    request.session.update({"staff_id": staff_id, "staff_email": staff_email})
+    request.session.update({"staff_id": staff_id, "staff_email": staff_email, "login_at": int(time.time())})
     return redirect("/staff/review")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,9 +64,17 @@ class LoginRequiredError(HTTPException):
 
 
 def current_staff(request: Request) -> StaffUser:
-    """The logged-in staff member from the signed session cookie, or a redirect to the login page."""
+    """The logged-in staff member from the signed session cookie, or a redirect to the login page.
+
+    The cookie is renewed with each response, so its own age only measures idleness; the login
+    time inside it ends the session `[web].session_hours` after the login, however busy.
+    """
     staff_id, email = request.session.get("staff_id"), request.session.get("staff_email")
-    if not isinstance(staff_id, int) or not isinstance(email, str):
+    login_at = request.session.get("login_at")
+    if not isinstance(staff_id, int) or not isinstance(email, str) or not isinstance(login_at, int | float):
+        raise LoginRequiredError
+    if time.time() - login_at > web_state(request).settings.web.session_hours * 3600:
+        request.session.clear()
         raise LoginRequiredError
     return StaffUser(staff_id, email)
 
