@@ -12,7 +12,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from ledger.models import LedgerEntry, utc_column, utcnow
+from ledger.models import utc_column, utcnow
 
 
 class StaffAccount(SQLModel, table=True):
@@ -66,14 +66,3 @@ class WebSecret(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=64)
     value: str = Field(max_length=200)
-
-
-# The report's sums (balance before a page, balance per day, the posted balance) read only these
-# columns: with `minutes` in the index they never touch the table rows.
-LEDGER_MINUTES_INDEX = sa.Index(
-    "ix_ledger_entry_client_day_minutes",
-    LedgerEntry.__table__.c.client_id,  # type: ignore[attr-defined]
-    LedgerEntry.__table__.c.effective_on,  # type: ignore[attr-defined]
-    LedgerEntry.__table__.c.id,  # type: ignore[attr-defined]
-    LedgerEntry.__table__.c.minutes,  # type: ignore[attr-defined]
-)

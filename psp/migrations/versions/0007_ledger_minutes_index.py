@@ -1,4 +1,6 @@
-"""Ledger minutes index: the web report's sums and daily balances read the index alone.
+"""Ledger minutes index: balances, running sums and the web report's pages read the index alone.
+
+It takes the place of the (client, day, id) index it extends.
 
 Revision ID: 0007
 Revises: 0006
@@ -21,7 +23,9 @@ def upgrade() -> None:
     op.create_index(
         'ix_ledger_entry_client_day_minutes', 'ledger_entry', ['client_id', 'effective_on', 'id', 'minutes'], unique=False
     )
+    op.drop_index('ix_ledger_entry_client_day', table_name='ledger_entry')
 
 
 def downgrade() -> None:
+    op.create_index('ix_ledger_entry_client_day', 'ledger_entry', ['client_id', 'effective_on', 'id'], unique=False)
     op.drop_index('ix_ledger_entry_client_day_minutes', table_name='ledger_entry')
