@@ -7,7 +7,7 @@ the relay accepted it means nothing is reported sent that was not.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
@@ -52,15 +52,18 @@ def deliver_pending(
     mailer: Mailer,
     pause_seconds: float = 2.0,
     advance: Callable[[int], None] = lambda remaining: None,
+    only: Collection[int] | None = None,
 ) -> list[Delivery]:
-    """Send every pending message, each in its own transaction; failures are kept with the reason.
+    """Send every pending message (or those of `only`), each in its own transaction; failures are
+    kept with the reason.
 
     `advance` hears how many are pending before the first and after each (for a progress bar).
     """
+    pending = select(OutgoingMail.id).where(col(OutgoingMail.status) == "pending").order_by(col(OutgoingMail.id))
+    if only is not None:
+        pending = pending.where(col(OutgoingMail.id).in_(only))
     with Session(engine) as session:
-        ids = session.exec(
-            select(OutgoingMail.id).where(col(OutgoingMail.status) == "pending").order_by(col(OutgoingMail.id))
-        ).all()
+        ids = session.exec(pending).all()
     results = []
     advance(len(ids))
     for done, mail_id in enumerate(ids, start=1):

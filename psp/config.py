@@ -165,7 +165,9 @@ class Web:
       secret_env: environment variable with the key that signs sessions; unset, a key kept in the
         database is used, so every worker agrees.
       login_attempts: failed logins allowed per account and address within `login_window_minutes`.
-      login_window_minutes: the window of the login rate limit.
+      login_window_minutes: the window of the login rate limit (and of clients' sign-in requests).
+      sign_in_minutes: how long a sign-in link mailed to a client stays valid (it works once).
+      signed_in_hours: how long the report link a client gets by signing in stays valid.
     """
 
     base_url: str = "http://127.0.0.1:8000"
@@ -175,6 +177,8 @@ class Web:
     secret_env: str = "PSP_WEB_SECRET"
     login_attempts: int = 5
     login_window_minutes: int = 15
+    sign_in_minutes: int = 15
+    signed_in_hours: int = 24
 
 
 @dataclass(frozen=True)

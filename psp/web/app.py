@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from psp.config import Settings
-from psp.web import auth, portal, staff
+from psp.web import auth, portal, sign_in, staff
 from psp.web.deps import WebState, redirect, render
 from psp.web.errors import CsrfError
 from psp.web.security import SecurityHeaders, session_secret
@@ -69,6 +69,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(portal.router)
+    app.include_router(sign_in.router)
     app.include_router(auth.router)
     app.include_router(staff.router)
 

@@ -21,14 +21,12 @@ from psp.config import Web
 from psp.web.models import PortalLink
 
 TOKEN_BYTES = 32
+REPORT = "report"
+SIGN_IN = "sign-in"
 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def report_url(web: Web, token: str) -> str:
-    return f"{web.base_url.rstrip('/')}/r/{token}"
 
 
 @dataclass(frozen=True)
@@ -40,32 +38,76 @@ class IssuedLink:
     expires_at: datetime
 
 
-def issue_link(session: Session, actor: str, client: Client, web: Web, days: int | None = None) -> IssuedLink:
-    """A new report link for the client (earlier links stay valid until revoked or expired)."""
+def issue_link(
+    session: Session,
+    actor: str,
+    client: Client,
+    web: Web,
+    days: int | None = None,
+    *,
+    lifetime: timedelta | None = None,
+    purpose: str = REPORT,
+) -> IssuedLink:
+    """A new link for the client (earlier links stay valid until revoked or expired).
+
+    It lasts `lifetime`, else `days`, else `[web].link_days`. A `sign-in` link is the one-time kind
+    mailed to a client on request: it opens nothing until `redeem_sign_in` exchanges it.
+    """
     assert client.id is not None
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    expires_at = utcnow() + timedelta(days=web.link_days if days is None else days)
-    link = PortalLink(client_id=client.id, token_hash=token_hash(token), created_by=actor, expires_at=expires_at)
+    expires_at = utcnow() + (lifetime or timedelta(days=web.link_days if days is None else days))
+    link = PortalLink(
+        client_id=client.id, token_hash=token_hash(token), created_by=actor, expires_at=expires_at, purpose=purpose
+    )
     session.add(link)
     session.flush()
     assert link.id is not None
-    audit.record(session, actor, "link.issue", f"link:{link.id}", client=client.slug, expires_at=expires_at)
-    return IssuedLink(link.id, report_url(web, token), expires_at)
+    action = "link.issue" if purpose == REPORT else "link.sign-in"
+    audit.record(session, actor, action, f"link:{link.id}", client=client.slug, expires_at=expires_at)
+    path = "r" if purpose == REPORT else "sign-in"
+    return IssuedLink(link.id, f"{web.base_url.rstrip('/')}/{path}/{token}", expires_at)
 
 
-def client_for_token(session: Session, token: str, now: datetime) -> Client | None:
-    """The client whose live link this is, in one indexed query; None for anything else."""
-    if not token or len(token) > 100:
-        return None
-    return session.execute(
-        sa.select(Client)
+def _live(token: str, purpose: str, now: datetime) -> sa.Select[Client, int | None]:
+    return (
+        sa.select(Client, col(PortalLink.id))
         .join(PortalLink, col(PortalLink.client_id) == Client.id)
         .where(
             col(PortalLink.token_hash) == token_hash(token),
+            col(PortalLink.purpose) == purpose,
             col(PortalLink.revoked_at).is_(None),
             col(PortalLink.expires_at) > now,
         )
-    ).scalar_one_or_none()
+    )
+
+
+def client_for_token(session: Session, token: str, now: datetime) -> Client | None:
+    """The client whose live report link this is, in one indexed query; None for anything else."""
+    if not token or len(token) > 100:
+        return None
+    row = session.execute(_live(token, REPORT, now)).one_or_none()
+    return None if row is None else row[0]
+
+
+def redeem_sign_in(session: Session, web: Web, token: str, now: datetime) -> IssuedLink | None:
+    """Use a mailed sign-in link, once: it is withdrawn and a report link for its client is issued.
+
+    The withdrawal is a conditional UPDATE, so two clicks racing each other get one report link.
+    """
+    if not token or len(token) > 100:
+        return None
+    row = session.execute(_live(token, SIGN_IN, now)).one_or_none()
+    if row is None:
+        return None
+    client, link_id = row
+    used = session.execute(
+        sa.update(PortalLink)
+        .where(col(PortalLink.id) == link_id, col(PortalLink.revoked_at).is_(None))
+        .values(revoked_at=now, revoked_by=SIGN_IN)
+    )
+    if used.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE's CursorResult
+        return None
+    return issue_link(session, SIGN_IN, client, web, lifetime=timedelta(hours=web.signed_in_hours))
 
 
 def revoke_link(session: Session, actor: str, link_id: int) -> PortalLink:
@@ -107,6 +149,7 @@ def list_links(session: Session, client: Client | None = None) -> list[LinkRow]:
         .join(Client, col(Client.id) == PortalLink.client_id)
         .order_by(col(PortalLink.id).desc())
     )
+    query = query.where(col(PortalLink.purpose) == REPORT)
     if client is not None:
         query = query.where(col(PortalLink.client_id) == client.id)
     return [LinkRow(*row) for row in session.execute(query)]

@@ -31,7 +31,10 @@ class PortalLink(SQLModel, table=True):
 
     Attributes:
       token_hash: SHA-256 (hex) of the random token in the URL.
-      revoked_at: set when staff withdraw the link; a revoked link answers 404 like an unknown one.
+      purpose: `report` (opens the client's pages) or `sign-in` (mailed to a client's address on
+        request; works once, briefly, and is exchanged for a report link).
+      revoked_at: set when staff withdraw the link (or a sign-in link is used); a revoked link
+        answers 404 like an unknown one.
     """
 
     __tablename__ = "portal_link"
@@ -42,6 +45,7 @@ class PortalLink(SQLModel, table=True):
     created_at: datetime = utc_column(default=utcnow)
     created_by: str = Field(max_length=320)
     expires_at: datetime = utc_column()
+    purpose: str = Field(default="report", max_length=16, sa_column_kwargs={"server_default": "report"})
     revoked_at: datetime | None = utc_column(nullable=True)
     revoked_by: str | None = Field(default=None, max_length=320)
 
