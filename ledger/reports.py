@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
@@ -92,6 +93,22 @@ class LedgerLine:
     reverses: int | None
     reason: str
 
+    @classmethod
+    def from_row(cls, r: sa.Row[Any]) -> LedgerLine:
+        """From a row of ledger_entry's columns plus the running `balance`."""
+        return cls(
+            id=r.id,
+            date=r.effective_on,
+            kind=r.kind,
+            category=r.category,
+            channel=r.channel,
+            subject=r.subject,
+            minutes=r.minutes,
+            balance=int(r.balance),
+            reverses=r.reverses_id,
+            reason=r.reason,
+        )
+
 
 def ledger_lines(
     session: Session, client: Client, start: date | None = None, end: date | None = None
@@ -119,21 +136,7 @@ def ledger_lines(
         query = query.where(running.c.effective_on >= start)
     if end is not None:
         query = query.where(running.c.effective_on <= end)
-    return [
-        LedgerLine(
-            id=r.id,
-            date=r.effective_on,
-            kind=r.kind,
-            category=r.category,
-            channel=r.channel,
-            subject=r.subject,
-            minutes=r.minutes,
-            balance=int(r.balance),
-            reverses=r.reverses_id,
-            reason=r.reason,
-        )
-        for r in session.execute(query)
-    ]
+    return [LedgerLine.from_row(r) for r in session.execute(query)]
 
 
 @dataclass(frozen=True)

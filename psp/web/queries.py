@@ -96,21 +96,7 @@ def _report_rows(
         rows.c.effective_on.desc(), rows.c.id.desc()
     )
     result = session.execute(query).all()
-    lines = [
-        LedgerLine(
-            id=r.id,
-            date=r.effective_on,
-            kind=r.kind,
-            category=r.category,
-            channel=r.channel,
-            subject=r.subject,
-            minutes=r.minutes,
-            balance=int(r.balance),
-            reverses=r.reverses_id,
-            reason=r.reason,
-        )
-        for r in result
-    ]
+    lines = [LedgerLine.from_row(r) for r in result]
     return tracking_report(lines), int(result[0].total) if result else 0
 
 
