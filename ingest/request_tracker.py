@@ -298,24 +298,11 @@ class RequestTracker:
 
     def history(self, ticket: int) -> Iterator[Transaction]:
         """The ticket's message transactions, oldest first, page by page."""
-        page = 1
-        while True:
-            params: dict[str, str | int] = {
-                "page": page,
-                "per_page": self.rt.page_size,
-                "orderby": "id",
-                "order": "ASC",
-                "fields": _HISTORY_FIELDS,
-                "fields[Creator]": "Name,EmailAddress",
-            }
-            answer, _ = self._call(f"/ticket/{ticket}/history", params)
-            for item in answer.get("items") or ():
-                found = read_record(partial(parse_transaction, ticket), item) if isinstance(item, dict) else None
-                if found is not None:
-                    yield found
-            if not answer.get("next_page") or not answer.get("items"):
-                return
-            page += 1
+        fields = {"fields": _HISTORY_FIELDS, "fields[Creator]": "Name,EmailAddress"}
+        for item in self._items(f"/ticket/{ticket}/history", fields):
+            found = read_record(partial(parse_transaction, ticket), item)
+            if found is not None:
+                yield found
 
     def contents(self, ticket: int, first_transaction: int) -> dict[int, Content]:
         """What the ticket's transactions from `first_transaction` on said, by transaction id.
@@ -325,6 +312,14 @@ class RequestTracker:
         """
         search = [{"field": "TransactionId", "operator": ">=", "value": str(first_transaction)}]
         parts: dict[int, list[Mapping[str, Any]]] = {}
+        for item in self._items(f"/ticket/{ticket}/attachments", {"fields": _CONTENT_FIELDS}, search):
+            parts.setdefault(read_record(_transaction_id, item), []).append(item)
+        return {transaction: content_of(found) for transaction, found in parts.items()}
+
+    def _items(
+        self, path: str, fields: Mapping[str, str], search: list[dict[str, str]] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every record of a paged collection, in id order, fetched a page at a time."""
         page = 1
         while True:
             params: dict[str, str | int] = {
@@ -332,14 +327,13 @@ class RequestTracker:
                 "per_page": self.rt.page_size,
                 "orderby": "id",
                 "order": "ASC",
-                "fields": _CONTENT_FIELDS,
+                **fields,
             }
-            answer, _ = self._call(f"/ticket/{ticket}/attachments", params, search)
-            for item in answer.get("items") or ():
-                if isinstance(item, dict):
-                    parts.setdefault(read_record(_transaction_id, item), []).append(item)
-            if not answer.get("next_page") or not answer.get("items"):
-                return {transaction: content_of(found) for transaction, found in parts.items()}
+            answer, _ = self._call(path, params, search)
+            items = answer.get("items") or ()
+            yield from (item for item in items if isinstance(item, dict))
+            if not answer.get("next_page") or not items:
+                return
             page += 1
 
 
