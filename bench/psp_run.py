@@ -13,6 +13,7 @@ Environment:
 
 from __future__ import annotations
 
+import atexit
 import cProfile
 import json
 import os
@@ -28,22 +29,21 @@ def main() -> None:
     profile_path = os.environ.get("PSP_BENCH_PROFILE")
     profiler = cProfile.Profile() if profile_path else None
     sys.argv = ["psp", *sys.argv[1:]]
-    code: int | str | None = 0
     started = time.perf_counter()
-    try:
-        if profiler is not None:
-            profiler.enable()
-        psp_main()
-    except SystemExit as exit_:
-        code = exit_.code
-    finally:
+
+    def record() -> None:
+        """At exit, since psp's entry point ends the process itself once the command is done."""
         elapsed = time.perf_counter() - started
         if profiler is not None and profile_path:
             profiler.disable()
             profiler.dump_stats(profile_path)
         if timings:
             Path(timings).write_text(json.dumps({"command_seconds": elapsed}))
-    sys.exit(code)
+
+    atexit.register(record)
+    if profiler is not None:
+        profiler.enable()
+    psp_main()
 
 
 if __name__ == "__main__":
