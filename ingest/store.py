@@ -1,7 +1,7 @@
 """Storing a batch of raw messages: each once, threaded, attributed, or quarantined.
 
 One batch is one transaction, so a batch and the mailbox state that covers it land together.
-The batch is planned first and written as one multi-row INSERT per table; if the database refuses
+The batch is planned first and written with one executemany per table; if the database refuses
 any of it, the batch is written again a message at a time, each in a savepoint, so only the
 message that cannot be stored is quarantined with the reason and the rest goes on. Lookups are
 made per batch, not per message: known content hashes, known locations, referenced Message-IDs,
