@@ -33,7 +33,7 @@ from ingest.threads import new_thread_key, subject_key, thread_by_headers
 from ledger.models import Category, Channel, Proposal, ProposalStatus, SourceItem
 from ledger.policy import generous_minutes
 from ledger.posting import approve
-from ledger.proposals import pending_values
+from ledger.proposals import pending_values, thread_states
 from psp.config import Settings
 
 EXCERPT_CHARS = 2000
@@ -268,20 +268,8 @@ class BatchStore:
         return index
 
     def _index_threads(self, index: _BatchIndex) -> None:
-        """The category of each known thread (its first proposal) and its latest pending proposal."""
         threads = set(index.threads_by_message_id.values()) | {t for t, _ in index.threads_by_subject.values()}
-        if not threads:
-            return
-        rows = self.session.exec(
-            select(SourceItem.thread_key, Proposal.id, Proposal.proposed_category, Proposal.status)
-            .join(Proposal, col(Proposal.source_item_id) == SourceItem.id)
-            .where(col(SourceItem.thread_key).in_(threads))
-            .order_by(col(SourceItem.occurred_at), col(Proposal.id))
-        ).all()
-        for thread, proposal_id, category, status in rows:
-            index.thread_categories.setdefault(thread, category)
-            if status == ProposalStatus.PENDING.value and proposal_id is not None:
-                index.pending_by_thread[thread] = proposal_id
+        index.thread_categories, index.pending_by_thread = thread_states(self.session, threads)
 
     def _thread(self, incoming: _Incoming, when: datetime, index: _BatchIndex) -> str:
         """By reply headers, else the same subject and participants within the window, else new."""

@@ -33,7 +33,7 @@ from ingest.ticket_models import TicketEntry
 from ledger.models import Category, Channel, Proposal, ProposalStatus, SourceItem
 from ledger.policy import generous_minutes
 from ledger.posting import approve
-from ledger.proposals import pending_proposal
+from ledger.proposals import pending_proposal, thread_states
 from psp.config import Settings
 
 STAFF, CLIENT, UNKNOWN = "staff", "client", "unknown"
@@ -158,26 +158,8 @@ class TicketStore:
                 return who.client_id
         return None
 
-    def _threads(self, threads: set[str]) -> tuple[dict[str, str], dict[str, int]]:
-        """Each known ticket's category (its first proposal) and its latest pending proposal."""
-        categories: dict[str, str] = {}
-        pending: dict[str, int] = {}
-        if not threads:
-            return categories, pending
-        rows = self.session.exec(
-            select(SourceItem.thread_key, Proposal.id, Proposal.proposed_category, Proposal.status)
-            .join(Proposal, col(Proposal.source_item_id) == SourceItem.id)
-            .where(col(SourceItem.thread_key).in_(threads))
-            .order_by(col(SourceItem.occurred_at), col(Proposal.id))
-        ).all()
-        for thread, proposal_id, category, status in rows:
-            categories.setdefault(thread, category)
-            if status == ProposalStatus.PENDING.value and proposal_id is not None:
-                pending[thread] = proposal_id
-        return categories, pending
-
     def _plan(self, messages: Sequence[TicketMessage]) -> list[_Planned]:
-        categories, pending = self._threads({m.thread for m in messages})
+        categories, pending = thread_states(self.session, {m.thread for m in messages})
         latest: dict[str, _Planned] = {}  # ticket → the newest planned entry with a proposal
         steps = []
         for message in messages:

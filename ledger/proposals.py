@@ -241,3 +241,23 @@ def assign_client(session: Session, actor: str, proposal_id: int, client: Client
         session, actor, "proposal.assign", f"proposal:{proposal_id}", client=client.slug, learned_address=learned
     )
     return proposal
+
+
+def thread_states(session: Session, threads: set[str]) -> tuple[dict[str, str], dict[str, int]]:
+    """For each known thread (a mail thread, a ticket): the category of its first proposal, which
+    its later items follow, and its latest pending proposal, which our replies' time joins."""
+    categories: dict[str, str] = {}
+    pending: dict[str, int] = {}
+    if not threads:
+        return categories, pending
+    rows = session.exec(
+        select(SourceItem.thread_key, Proposal.id, Proposal.proposed_category, Proposal.status)
+        .join(Proposal, col(Proposal.source_item_id) == SourceItem.id)
+        .where(col(SourceItem.thread_key).in_(threads))
+        .order_by(col(SourceItem.occurred_at), col(Proposal.id))
+    ).all()
+    for thread, proposal_id, category, status in rows:
+        categories.setdefault(thread, category)
+        if status == ProposalStatus.PENDING.value and proposal_id is not None:
+            pending[thread] = proposal_id
+    return categories, pending
