@@ -123,6 +123,25 @@ class Phase:
     server_cores: float = 0.0
     """CPU of the servers during the phase, in cores: our Dovecot instance, and PostgreSQL."""
 
+    @classmethod
+    def of(cls, finished: Finished, key: str, label: str, messages: int, size: int, **details: Any) -> Phase:
+        """A phase from its finished process's measurements, plus what the phase itself read."""
+        return cls(
+            key,
+            label,
+            finished.wall_seconds,
+            finished.cpu_seconds,
+            finished.peak_rss_mib,
+            messages,
+            size,
+            tree_pss_mib=finished.tree_pss_mib,
+            tree_processes=finished.tree_processes,
+            busy_cores=finished.busy_cores,
+            server_cores=finished.server_cores,
+            waited_for_quiet=finished.waited_for_quiet,
+            **details,
+        )
+
     @property
     def foreign_cores(self) -> float:
         """CPU that neither the phase nor the servers used meanwhile, in cores: someone else's work."""
@@ -467,21 +486,8 @@ class Bench:
         output = json.loads(finished.stdout)
         if output["messages"] != self.corpus.count:
             raise BenchError(f"phase {key} fetched {output['messages']} messages, expected {self.corpus.count}")
-        return Phase(
-            key,
-            label,
-            finished.wall_seconds,
-            finished.cpu_seconds,
-            finished.peak_rss_mib,
-            output["messages"],
-            output["bytes"],
-            command_seconds=output["seconds"],
-            tree_pss_mib=finished.tree_pss_mib,
-            tree_processes=finished.tree_processes,
-            busy_cores=finished.busy_cores,
-            server_cores=finished.server_cores,
-            waited_for_quiet=finished.waited_for_quiet,
-            output=output,
+        return Phase.of(
+            finished, key, label, output["messages"], output["bytes"], command_seconds=output["seconds"], output=output
         )
 
     def startup(self, name: str) -> Phase:
@@ -492,20 +498,7 @@ class Bench:
         finished = self.run(name, [sys.executable, "-c", "import psp.cli"], measured=True)
         if finished.returncode != 0:
             raise BenchError(f"import psp.cli failed:\n{finished.stderr}")
-        return Phase(
-            "s",
-            "(s)  start-up only: import psp.cli",
-            finished.wall_seconds,
-            finished.cpu_seconds,
-            finished.peak_rss_mib,
-            0,
-            0,
-            tree_pss_mib=finished.tree_pss_mib,
-            tree_processes=finished.tree_processes,
-            busy_cores=finished.busy_cores,
-            server_cores=finished.server_cores,
-            waited_for_quiet=finished.waited_for_quiet,
-        )
+        return Phase.of(finished, "s", "(s)  start-up only: import psp.cli", 0, 0)
 
     def poll(
         self,
@@ -519,22 +512,15 @@ class Bench:
         finished = self.psp(key, url, "poll", "--once", "--json", profile=profile, measured=True, progress=progress)
         output = json.loads(finished.stdout)
         messages = int(output["read"])
-        return Phase(
+        return Phase.of(
+            finished,
             key,
             label,
-            finished.wall_seconds,
-            finished.cpu_seconds,
-            finished.peak_rss_mib,
             messages,
             self.corpus.wire_bytes if expect_new and messages == self.corpus.count else 0,
             command_seconds=self.command_seconds(key),
             database=url,
             progress=progress_summary(finished.samples, self.corpus.sizes) if progress is not None else {},
-            tree_pss_mib=finished.tree_pss_mib,
-            tree_processes=finished.tree_processes,
-            busy_cores=finished.busy_cores,
-            server_cores=finished.server_cores,
-            waited_for_quiet=finished.waited_for_quiet,
             output=output,
         )
 
