@@ -12,16 +12,11 @@ from typer.testing import CliRunner
 
 from ingest.ticket_files import parse_created, parse_minutes
 from psp.cli import app
+from tests.test_intake_cli import psp
 
 TICKETS = Path(__file__).parent / "data" / "tickets"
 LABELLED = Path(__file__).parent / "data" / "labelled"
 runner = CliRunner()
-
-
-def psp(db_url: str, *args: str) -> str:
-    result = runner.invoke(app, ["--db", db_url, *args])
-    assert result.exit_code == 0, result.stderr
-    return result.stdout
 
 
 @pytest.fixture
