@@ -40,7 +40,8 @@ def add_staff(session: Session, actor: str, email: str, password: str) -> StaffA
     return account
 
 
-def _recent_failures(session: Session, email: str, address: str, since: datetime) -> int:
+def recent_failures(session: Session, email: str, address: str, since: datetime) -> int:
+    """Refused attempts for this key from this address since then: what the rate limits count."""
     count = session.execute(
         sa.select(sa.func.count()).where(
             col(LoginAttempt.email) == email,
@@ -61,7 +62,7 @@ def check_login(
     """
     email = email.strip().lower()[:320]
     window = timedelta(minutes=web.login_window_minutes)
-    if _recent_failures(session, email, address, now - window) >= web.login_attempts:
+    if recent_failures(session, email, address, now - window) >= web.login_attempts:
         raise TooManyAttemptsError(f"too many failed logins: try again in {web.login_window_minutes} minutes")
     account = session.exec(select(StaffAccount).where(StaffAccount.email == email)).first()
     try:

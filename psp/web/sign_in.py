@@ -23,6 +23,7 @@ from notify.mailer import Composed, mailer_for
 from notify.outbox import deliver_pending, record
 from psp import db
 from psp.config import Settings
+from psp.web.accounts import recent_failures
 from psp.web.deps import State, redirect, render
 from psp.web.errors import TooManyAttemptsError
 from psp.web.links import SIGN_IN, issue_link, redeem_sign_in
@@ -40,12 +41,7 @@ def request_sign_in(session: Session, settings: Settings, email: str, address: s
     web = settings.web
     key = f"{SIGN_IN}:{email.strip().lower()}"[:320]
     since = now - timedelta(minutes=web.login_window_minutes)
-    recent = session.execute(
-        sa.select(sa.func.count()).where(
-            col(LoginAttempt.email) == key, col(LoginAttempt.address) == address, col(LoginAttempt.at) >= since
-        )
-    ).scalar_one()
-    if recent >= web.login_attempts:
+    if recent_failures(session, key, address, since) >= web.login_attempts:  # every request is recorded as one
         raise TooManyAttemptsError(f"too many requests: try again in {web.login_window_minutes} minutes")
     session.add(LoginAttempt(email=key, address=address[:64], at=now, succeeded=False))
     try:
