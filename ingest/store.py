@@ -53,6 +53,10 @@ class IntakeSummary:
         for name, value in asdict(other).items():
             setattr(self, name, getattr(self, name) + value)
 
+    def line(self) -> str:
+        """`5 read, 4 stored, 0 duplicate, 1 ignored, 0 quarantined`: the counts as a log line."""
+        return ", ".join(f"{value} {name}" for name, value in asdict(self).items())
+
 
 def _text(value: str) -> str:
     """NUL is valid in mail but not in a PostgreSQL text column; the raw message keeps it."""

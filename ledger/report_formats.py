@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ledger.reports import Balance, ReportRow
+from ledger.tables import text_table
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _templates = Environment(
@@ -39,20 +39,6 @@ def hours(minutes: int) -> str:
     sign = "-" if minutes < 0 else ""
     whole, rest = divmod(abs(minutes), 60)
     return f"{sign}{whole}:{rest:02d}"
-
-
-def text_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, numeric: set[int] | None = None) -> str:
-    """A plain aligned table; numeric columns are right-aligned."""
-    numeric = numeric or set()
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = []
-    for n, row in enumerate(cells):
-        padded = [c.rjust(widths[i]) if i in numeric else c.ljust(widths[i]) for i, c in enumerate(row)]
-        lines.append("  ".join(padded).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def _shorten(text: str, width: int) -> str:

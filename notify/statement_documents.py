@@ -17,8 +17,9 @@ from datetime import UTC, datetime, time
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from ledger.report_formats import hours, spreadsheet_safe, text_table
+from ledger.report_formats import hours, spreadsheet_safe
 from ledger.statements import StatementData, StatementLine
+from ledger.tables import text_table
 from notify.compose import render
 from psp.config import Policy
 

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from ledger.errors import InvalidInputError
-from ledger.report_formats import text_table
+from ledger.tables import text_table
 from psp import db
 from psp.config import Settings
 

@@ -13,8 +13,9 @@ from ledger.clients import get_client
 from ledger.models import ProjectStatus
 from ledger.posting import decide_project, reverse_entry
 from ledger.projects import add_project, list_projects
-from ledger.report_formats import dumps, report_csv, report_html, report_json, report_table, text_table
+from ledger.report_formats import dumps, report_csv, report_html, report_json, report_table
 from ledger.reports import balance, ledger_lines, tracking_report
+from ledger.tables import text_table
 from psp.commands.common import context, parse_day, print_json, print_listing
 
 project_app = typer.Typer(help="Projects whose prep time waits for the client's decision.", no_args_is_help=True)

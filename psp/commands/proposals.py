@@ -11,7 +11,7 @@ from ledger.clients import get_client
 from ledger.models import Category, Channel, ProposalStatus
 from ledger.posting import approve, reject
 from ledger.proposals import assign_client, list_proposals, log_contact
-from ledger.report_formats import text_table
+from ledger.tables import text_table
 from psp.commands.common import context, noon_utc, parse_day, print_json
 
 proposals_app = typer.Typer(help="Proposed minutes waiting for review, and their decisions.", no_args_is_help=True)

@@ -17,7 +17,7 @@ from ingest.errors import IngestError
 from ingest.noise import noise_reason
 from ingest.parsing import parse_message
 from ledger.models import Category
-from ledger.report_formats import text_table
+from ledger.tables import text_table
 from psp.commands.common import context, print_json
 from psp.config import Rules
 

@@ -12,11 +12,11 @@ from ingest.intake import ingest_files
 from ledger.clients import get_client, list_clients
 from ledger.models import ProposalStatus
 from ledger.proposals import list_proposals
-from ledger.report_formats import report_table, text_table
+from ledger.report_formats import report_table
 from ledger.reports import balance, ledger_lines, tracking_report
+from ledger.tables import text_table
 from psp import db, demo
 from psp.commands.common import context
-from psp.commands.intake import summary_line
 from psp.commands.web import serve_app
 
 
@@ -43,7 +43,7 @@ def demo_command(
     with db.transaction(engine) as session:
         demo.populate(session, settings, app.today())
     mail = ingest_files(engine, settings, [demo.SAMPLE_MAILDIR])
-    typer.echo(f"Sample mailbox ingested: {summary_line(mail)}")
+    typer.echo(f"Sample mailbox ingested: {mail.line()}")
     sent = demo.send_demo_mail(engine, settings, app.today(), folder / "outbox")
     typer.echo(f"Outbox: {len(sent)} messages (statements and a renewal notice) in {folder / 'outbox'}\n")
     with db.transaction(engine) as session:

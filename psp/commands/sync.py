@@ -14,23 +14,19 @@ from psp.commands.common import context, print_json, print_listing
 sync_app = typer.Typer(help="Read helpdesk tickets.", no_args_is_help=True)
 
 
-def _line(summary: IntakeSummary) -> str:
-    return ", ".join(f"{value} {name}" for name, value in asdict(summary).items())
-
-
 @sync_app.command("rt")
 def sync_request_tracker(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Read the tickets of [rt] changed since the last sync: each transaction stored once."""
     app = context(ctx)
 
     def log_page(number: int, summary: IntakeSummary) -> None:
-        typer.echo(f"page {number}: {_line(summary)}", err=True)
+        typer.echo(f"page {number}: {summary.line()}", err=True)
 
     summary = sync_rt(app.engine(), app.settings, on_page=None if as_json else log_page)
     if as_json:
         print_json(asdict(summary))
     else:
-        typer.echo(_line(summary))
+        typer.echo(summary.line())
 
 
 @sync_app.command("status")
