@@ -162,6 +162,24 @@ def test_auto_approve_posts_only_for_rules_an_admin_listed(engine: Engine, tmp_p
     assert balance == -10
 
 
+def test_auto_approve_posts_each_message_of_a_thread_in_one_batch(engine: Engine, tmp_path: Path) -> None:
+    make_world(engine)
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rule]]\nname = "trusted"\ncategory = "billable"\nminutes = 10\nauto_approve = true\n')
+    listed = replace(SETTINGS, rules=Rules(file=str(rules), auto_approve=("trusted",)))
+    batch = [
+        _mail(1, "jane@acme-shop.example", "Shipping zones", "Please look."),
+        _mail(2, "jane@acme-shop.example", "Re: Shipping zones", "And one more thing.", reply_to=1),
+    ]
+    with db.transaction(engine) as session:
+        BatchStore(session, listed).store(batch)
+    with Session(engine) as session:
+        rows = session.exec(select(Proposal.status).order_by(Proposal.id)).all()
+        entries = session.exec(select(LedgerEntry.proposal_id).order_by(LedgerEntry.id)).all()
+    assert rows == ["approved", "approved"]
+    assert entries == [1, 2]
+
+
 def test_in_one_batch_our_reply_goes_to_the_request_it_answers(engine: Engine) -> None:
     make_world(engine)
     batch = [
