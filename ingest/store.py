@@ -374,9 +374,9 @@ class BatchStore:
         for thread, proposal in proposals.items():
             index.pending_by_thread[thread] = proposal["id"]
         for step, item in zip(new, items, strict=True):
-            decision, proposal = step.decision, step.proposal
-            if decision and decision.auto_approve and proposal is not None and item["client_id"] is not None:
-                approve(self.session, f"rule:{decision.rule}", proposal["id"], self.settings.policy)
+            decision, written = step.decision, step.proposal
+            if decision and decision.auto_approve and written is not None and item["client_id"] is not None:
+                approve(self.session, f"rule:{decision.rule}", written["id"], self.settings.policy)
         return [s.outcome for s in steps]
 
     def _insert(self, model: type[SQLModel], rows: list[Row], *, with_ids: bool = True) -> list[Row]:
