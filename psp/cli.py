@@ -37,7 +37,8 @@ _GLOBAL_OPTIONS = ("--db", "--config", "--actor")
 # for the statements' PDF fonts or the migrations: start-up is most of a quick command's time.
 # To add a command module, add its line here (tests/test_cli_registration.py checks the names).
 COMMANDS: dict[str, tuple[str, ...]] = {
-    "psp.commands.setup": ("init", "demo"),
+    "psp.commands.init": ("init",),
+    "psp.commands.setup": ("demo",),
     "psp.commands.clients": ("client", "block"),
     "psp.commands.proposals": ("log", "proposals"),
     "psp.commands.ledger_commands": ("project", "balance", "report", "entries"),

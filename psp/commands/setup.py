@@ -1,4 +1,4 @@
-"""`psp init` and `psp demo`."""
+"""`psp demo`: the whole pipeline on bundled sample data, then its reports and, if asked, its portal."""
 
 from __future__ import annotations
 
@@ -18,14 +18,6 @@ from ledger.tables import text_table
 from psp import db, demo
 from psp.commands.common import context
 from psp.commands.web import serve_app
-
-
-def init(ctx: typer.Context) -> None:
-    """Create the database (or bring its schema up to date)."""
-    app = context(ctx)
-    engine = app.engine(create=True)
-    db.migrate(engine)
-    typer.echo(f"database ready: {engine.url.render_as_string(hide_password=True)}")
 
 
 def demo_command(
@@ -76,5 +68,4 @@ def demo_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("init")(init)
     app.command("demo")(demo_command)

@@ -7,6 +7,7 @@ several server processes enforce one limit. A refused login never says whether t
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -22,8 +23,15 @@ from psp.web.models import LoginAttempt, StaffAccount
 
 MIN_PASSWORD_LENGTH = 10
 _hasher = PasswordHasher()
-# Verified when the account is unknown, so a wrong address costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not a real password")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified when the account is unknown, so a wrong address costs as long as a wrong password.
+
+    Made on first use: hashing takes a while, and most commands that load this never log anyone in.
+    """
+    return _hasher.hash("not a real password")
 
 
 def add_staff(session: Session, actor: str, email: str, password: str) -> StaffAccount:
@@ -66,7 +74,7 @@ def check_login(
         raise TooManyAttemptsError(f"too many failed logins: try again in {web.login_window_minutes} minutes")
     account = session.exec(select(StaffAccount).where(StaffAccount.email == email)).first()
     try:
-        ok = _hasher.verify(account.password_hash if account else _DUMMY_HASH, password) and account is not None
+        ok = _hasher.verify(account.password_hash if account else _dummy_hash(), password) and account is not None
     except (VerificationError, InvalidHashError):
         ok = False
     session.add(LoginAttempt(email=email, address=address[:64], at=now, succeeded=ok))
