@@ -17,7 +17,7 @@ from sqlmodel import Session, col
 from ledger.models import Category, Client, LedgerEntry, Proposal, ProposalStatus
 
 # Categories whose pending minutes would reduce the balance if approved as proposed.
-_CHARGEABLE = (Category.BILLABLE.value, Category.PROJECT_PREP.value)
+CHARGEABLE = (Category.BILLABLE.value, Category.PROJECT_PREP.value)
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def balance(session: Session, client: Client, as_of: date | None = None) -> Bala
     row = session.execute(
         sa.select(
             posted,
-            waiting(ProposalStatus.PENDING, _CHARGEABLE),
+            waiting(ProposalStatus.PENDING, CHARGEABLE),
             waiting(ProposalStatus.APPROVED, (Category.PROJECT_PREP.value,)),
         )
     ).one()

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from ledger.models import AuditEvent, Category, Client, LedgerEntry, Proposal, ProposalStatus
+from ledger.models import AuditEvent, Category, Client, ClientEmail, LedgerEntry, Proposal, ProposalStatus, SourceItem
 from ledger.posting import approve, buy_block
 from ledger.projects import add_project
 from ledger.reports import balance
@@ -388,17 +388,24 @@ def test_unmatched_sender_is_assigned_and_remembered(site: Site) -> None:
         acme = session.exec(select(Client).where(Client.slug == "acme-shop")).one()
         stray = builders.proposal(session, acme, 15, subject="Hello from a new address")
         stray.client_id = None
-        session.add(stray)
+        item = session.get(SourceItem, stray.source_item_id)
+        assert item is not None
+        item.client_id, item.sender = None, "new.buyer@bluebell.example"
+        session.add_all([stray, item])
         session.commit()
         stray_id = stray.id
     staff = site.staff()
     page = staff.get("/staff/unmatched").text
     assert "Hello from a new address" in page
-    staff.post(f"/staff/unmatched/{stray_id}", data={"client": "bluebell-teas", "csrf": csrf_of(staff, "/staff")})
+    form = {"client": "bluebell-teas", "remember": "true", "csrf": csrf_of(staff, "/staff")}
+    assert staff.post(f"/staff/unmatched/{stray_id}", data=form).status_code == 200
     with site.session() as session:
+        bluebell = session.exec(select(Client).where(Client.slug == "bluebell-teas")).one()
         proposal = session.get(Proposal, stray_id)
         assert proposal is not None
-        assert proposal.client_id is not None
+        assert proposal.client_id == bluebell.id
+        learned = session.exec(select(ClientEmail.client_id).where(ClientEmail.address == "new.buyer@bluebell.example"))
+        assert learned.all() == [bluebell.id]
     assert "Hello from a new address" not in staff.get("/staff/unmatched").text
 
 

@@ -16,14 +16,13 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from ledger.models import Category, Client, LedgerEntry, Project, ProjectStatus, Proposal, ProposalStatus, SourceItem
-from ledger.reports import LedgerLine, ReportRow, tracking_report
+from ledger.reports import CHARGEABLE, LedgerLine, ReportRow, tracking_report
 from notify.models import Statement
 
 PAGE_SIZE = 50
 # Proposals per review page: a screenful of decisions, and a page that renders fast with any backlog.
 QUEUE_PAGE_SIZE = 100
 EXCERPT_CHARS = 400
-_CHARGEABLE = (Category.BILLABLE.value, Category.PROJECT_PREP.value)
 
 
 def month_bounds(month: date) -> tuple[date, date]:
@@ -179,7 +178,7 @@ def client_overview(session: Session) -> list[ClientOverview]:
         .group_by(col(LedgerEntry.client_id))
         .subquery()
     )
-    chargeable = sa.case((col(Proposal.category).in_(_CHARGEABLE), col(Proposal.minutes)), else_=0)
+    chargeable = sa.case((col(Proposal.category).in_(CHARGEABLE), col(Proposal.minutes)), else_=0)
     pending = (
         sa.select(
             col(Proposal.client_id).label("client_id"),
@@ -329,7 +328,7 @@ class ProjectChoice:
     prep_minutes: int
 
 
-def projects(session: Session, *, open_only: bool = False) -> list[ProjectChoice]:
+def projects(session: Session, *, open_only: bool = False, client: Client | None = None) -> list[ProjectChoice]:
     """Projects with the prep minutes approved against them (held or posted), in one query."""
     prep = (
         sa.select(col(Proposal.project_id).label("project_id"), sa.func.sum(Proposal.minutes).label("minutes"))
@@ -355,5 +354,7 @@ def projects(session: Session, *, open_only: bool = False) -> list[ProjectChoice
     )
     if open_only:
         query = query.where(col(Project.status) == ProjectStatus.PROPOSED.value)
+    if client is not None:
+        query = query.where(col(Project.client_id) == client.id)
     rows = session.execute(query).all()
     return [ProjectChoice(i, slug, name, status, day, int(m)) for i, slug, name, status, day, m in rows]

@@ -18,7 +18,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from ingest.imap import mailbox_health
 from ingest.quarantine import list_quarantine
@@ -216,7 +216,7 @@ def _client_page(
             "client": client,
             "summary": balance(session, client),
             "links": list_links(session, client),
-            "projects": [p for p in queries.projects(session) if p.client == client.slug],
+            "projects": queries.projects(session, client=client),
             "new_link": new_link,
             "today": _today(state),
             "block_minutes": state.settings.policy.block_minutes,
@@ -302,7 +302,7 @@ def unmatched(request: Request, staff: Staff, state: State, session: ReadDb) -> 
         "staff/unmatched.html",
         {
             "queue": queries.pending_queue(session, unmatched=True),
-            "clients": queries.client_overview(session),
+            "clients": session.exec(select(Client).order_by(col(Client.slug))).all(),
             "zone": state.settings.policy.zone,
         },
     )
