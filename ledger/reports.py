@@ -113,7 +113,11 @@ class LedgerLine:
 def ledger_lines(
     session: Session, client: Client, start: date | None = None, end: date | None = None
 ) -> list[LedgerLine]:
-    """The client's entries in ledger order with running balances, optionally cut to dates."""
+    """The client's entries in ledger order with running balances, optionally cut to dates.
+
+    A cut reads only its own rows: their balances are the sum of everything dated before `start`
+    plus a window over the rows themselves, which equals the window over the whole history.
+    """
     columns = [
         col(c)
         for c in (
@@ -129,13 +133,19 @@ def ledger_lines(
         )
     ]
     order = (col(LedgerEntry.effective_on), col(LedgerEntry.id))
-    balance_after = sa.func.sum(LedgerEntry.minutes).over(order_by=order).label("balance")
-    running = sa.select(*columns, balance_after).where(col(LedgerEntry.client_id) == client.id).subquery()
-    query = sa.select(running).order_by(running.c.effective_on, running.c.id)
+    where = [col(LedgerEntry.client_id) == client.id]
+    before: sa.ColumnElement[int] = sa.literal(0)
     if start is not None:
-        query = query.where(running.c.effective_on >= start)
+        where.append(col(LedgerEntry.effective_on) >= start)
+        before = (
+            sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.minutes), 0))
+            .where(col(LedgerEntry.client_id) == client.id, col(LedgerEntry.effective_on) < start)
+            .scalar_subquery()
+        )
     if end is not None:
-        query = query.where(running.c.effective_on <= end)
+        where.append(col(LedgerEntry.effective_on) <= end)
+    balance_after = (before + sa.func.sum(LedgerEntry.minutes).over(order_by=order)).label("balance")
+    query = sa.select(*columns, balance_after).where(*where).order_by(*order)
     return [LedgerLine.from_row(r) for r in session.execute(query)]
 
 

@@ -16,6 +16,7 @@ from sqlmodel import Session
 from ledger.models import Client
 from ledger.report_formats import hours, report_csv, time_cell
 from ledger.reports import balance, ledger_lines, tracking_report
+from ledger.statements import StatementMonth
 from notify.models import Statement
 from psp.web import queries
 from psp.web.chart import balance_chart
@@ -78,7 +79,12 @@ def report(
 def report_download(session: ReadDb, token: str, month: Annotated[str | None, Query(max_length=7)] = None) -> Response:
     client = _client(session, token)
     chosen = _month(month)
-    rows = queries.month_rows(session, client, chosen) if chosen else tracking_report(ledger_lines(session, client))
+    if chosen:
+        cut = StatementMonth(chosen.year, chosen.month)
+        lines = ledger_lines(session, client, cut.first, cut.last)
+    else:
+        lines = ledger_lines(session, client)
+    rows = tracking_report(lines)
     name = f"support-report-{client.slug}" + (f"-{chosen:%Y-%m}" if chosen else "") + ".csv"
     return Response(
         report_csv(rows),

@@ -8,7 +8,6 @@ the web shows exactly what `psp report` prints.
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -17,17 +16,13 @@ from sqlmodel import Session, col
 
 from ledger.models import Category, Client, LedgerEntry, Project, ProjectStatus, Proposal, ProposalStatus, SourceItem
 from ledger.reports import CHARGEABLE, LedgerLine, ReportRow, tracking_report
+from ledger.statements import StatementMonth
 from notify.models import Statement
 
 PAGE_SIZE = 50
 # Proposals per review page: a screenful of decisions, and a page that renders fast with any backlog.
 QUEUE_PAGE_SIZE = 100
 EXCERPT_CHARS = 400
-
-
-def month_bounds(month: date) -> tuple[date, date]:
-    """First and last day of the month that `month` falls in."""
-    return month.replace(day=1), month.replace(day=calendar.monthrange(month.year, month.month)[1])
 
 
 @dataclass(frozen=True)
@@ -56,8 +51,8 @@ def _report_rows(
     entry = LedgerEntry.__table__.c  # type: ignore[attr-defined]
     where = [entry.client_id == client.id]
     if month is not None:
-        first, last = month_bounds(month)
-        where += [entry.effective_on >= first, entry.effective_on <= last]
+        chosen = StatementMonth(month.year, month.month)
+        where += [entry.effective_on >= chosen.first, entry.effective_on <= chosen.last]
     rows = (
         sa.select(
             entry.id,
@@ -104,12 +99,6 @@ def report_page(session: Session, client: Client, month: date | None, page: int)
     page = max(page, 1)
     rows, total = _report_rows(session, client, month, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     return ReportPage(rows, total, page, max(1, -(-total // PAGE_SIZE)))
-
-
-def month_rows(session: Session, client: Client, month: date) -> list[ReportRow]:
-    """One month of the report in ledger order (oldest first), as the CSV download lists it."""
-    rows, _ = _report_rows(session, client, month, limit=None)
-    return rows[::-1]
 
 
 def balance_series(session: Session, client: Client) -> list[tuple[date, int]]:
