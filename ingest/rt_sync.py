@@ -59,13 +59,14 @@ def _state(session: Session, system: str) -> TicketSyncState:
 
 def message_for(system: str, ticket: Ticket, transaction: Transaction, content: Content | None) -> TicketMessage:
     """One RT transaction as a ticket entry; the ticket's subject names every entry of it."""
+    text = plain_text(content) if content else ""
     return TicketMessage(
         system=system,
         ticket=str(ticket.id),
         entry=str(transaction.id),
         kind=transaction.kind,
         subject=ticket.subject,
-        text=plain_text(content) if content else "",
+        text=text,
         author=transaction.author,
         requestors=ticket.requestors,
         occurred_at=transaction.created,
@@ -74,7 +75,7 @@ def message_for(system: str, ticket: Ticket, transaction: Transaction, content: 
         custom_fields=ticket.custom_fields,
         headers=content.headers if content else MappingProxyType({}),
         attachments=content.attachments if content else 0,
-        noise=automated(content) if content else None,
+        noise=automated(content, text) if content else None,
     )
 
 
@@ -88,16 +89,16 @@ def plain_text(content: Content) -> str:
         return content.text
 
 
-def automated(content: Content) -> str | None:
+def automated(content: Content, text: str) -> str | None:
     """Why a transaction that came in by mail is automated (an auto-reply, a bounce), or None.
 
     RT records such mail like any other correspondence; its original headers are on the
-    transaction's first attachment, and the mail rules judge them.
+    transaction's first attachment, and the mail rules judge them with the words (`plain_text`).
     """
     if not content.raw_headers:
         return None
     try:
-        return noise_reason(parse_message(f"{content.raw_headers}\n\n{plain_text(content)}".encode()))
+        return noise_reason(parse_message(f"{content.raw_headers}\n\n{text}".encode()))
     except NotAnEmail:
         return None
 

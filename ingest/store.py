@@ -58,8 +58,8 @@ class IntakeSummary:
         return ", ".join(f"{value} {name}" for name, value in asdict(self).items())
 
 
-def _text(value: str) -> str:
-    """NUL is valid in mail but not in a PostgreSQL text column; the raw message keeps it."""
+def text_column(value: str) -> str:
+    """NUL is valid in mail and tickets but not in a PostgreSQL text column; the raw message keeps it."""
     return value.replace("\x00", "")
 
 
@@ -409,8 +409,8 @@ class BatchStore:
         return {
             "client_id": who.client_id,
             "channel": Channel.EMAIL.value,
-            "subject": _text(parsed.subject)[:998] or "(no subject)",
-            "excerpt": _text(parsed.new_text)[:EXCERPT_CHARS],
+            "subject": text_column(parsed.subject)[:998] or "(no subject)",
+            "excerpt": text_column(parsed.new_text)[:EXCERPT_CHARS],
             "sender": parsed.sender,
             "occurred_at": step.when,
             "thread_key": step.thread,

@@ -28,7 +28,7 @@ from classify.facts import ItemFacts
 from classify.service import Classifier, World, load_world
 from ingest.attribution import AttributionKind, attribute
 from ingest.quoting import new_text
-from ingest.store import EXCERPT_CHARS, IntakeSummary
+from ingest.store import EXCERPT_CHARS, IntakeSummary, text_column
 from ingest.ticket_models import TicketEntry
 from ledger.models import Category, Channel, Proposal, ProposalStatus, SourceItem
 from ledger.policy import generous_minutes
@@ -97,11 +97,6 @@ class _Planned:
     staff_minutes: int = 0  # recorded staff time for the ticket's pending proposal
     answers: _Planned | None = None  # …written in this batch
     answers_id: int | None = None  # …or already stored
-
-
-def _text(value: str) -> str:
-    """NUL is valid in a helpdesk's text but not in a PostgreSQL text column."""
-    return value.replace("\x00", "")
 
 
 def known_entries(session: Session, system: str, tickets: Sequence[str]) -> set[tuple[str, str]]:
@@ -264,8 +259,8 @@ class TicketStore:
         return SourceItem(
             client_id=step.client_id,
             channel=Channel.TICKET.value,
-            subject=_text(message.subject)[:998] or f"(ticket {message.ticket}, no subject)",
-            excerpt=_text(step.text)[:EXCERPT_CHARS],
+            subject=text_column(message.subject)[:998] or f"(ticket {message.ticket}, no subject)",
+            excerpt=text_column(step.text)[:EXCERPT_CHARS],
             sender=step.sender[:320] if step.sender else None,
             occurred_at=message.occurred_at,
             thread_key=message.thread,

@@ -113,5 +113,6 @@ def test_html_from_rts_editor_is_read_as_text_and_headers_are_parsed() -> None:
     )
     assert plain_text(content) == "Hello there\n\nFish & chips"
     assert content.headers["x-rt-interface"] == ("Web",)
-    assert automated(content) is None
-    assert automated(replace(content, raw_headers="Auto-Submitted: auto-replied")) == "Auto-Submitted: auto-replied"
+    assert automated(content, plain_text(content)) is None
+    automatic = replace(content, raw_headers="Auto-Submitted: auto-replied")
+    assert automated(automatic, plain_text(automatic)) == "Auto-Submitted: auto-replied"
