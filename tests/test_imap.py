@@ -165,7 +165,9 @@ def test_an_untrusted_certificate_is_refused_and_recorded(engine: Engine, accoun
     assert len(errors) == 1
     assert "CERTIFICATE_VERIFY_FAILED" in errors[0]
     with Session(engine) as session:
-        assert all("CERTIFICATE_VERIFY_FAILED" in (h.last_error or "") for h in mailbox_health(session))
+        health = mailbox_health(session)
+    assert [h.folder for h in health] == list(account.folders)
+    assert all("CERTIFICATE_VERIFY_FAILED" in (h.last_error or "") for h in health)
 
 
 def test_a_wrong_password_is_a_clear_error(account: ImapAccount, monkeypatch: pytest.MonkeyPatch) -> None:
