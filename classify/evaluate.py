@@ -19,6 +19,7 @@ from ingest.attribution import attribute
 from ingest.errors import IngestError
 from ingest.noise import noise_reason
 from ingest.parsing import parse_message
+from ingest.threads import thread_by_headers
 from ledger.models import Category
 
 
@@ -75,7 +76,7 @@ def evaluate(folder: Path, labels: dict[str, str], classifier: Classifier, world
         parsed = parse_message((folder / name).read_bytes())
         who = attribute(parsed.sender, parsed.auth_results, world.directory)
         parents: Sequence[str] = (*parsed.in_reply_to, *reversed(parsed.references))
-        inherited = next((thread_of[p] for p in parents if p in thread_of), None)
+        inherited = thread_by_headers(parents, thread_of)
         decision = classifier.mail(parsed, who, world, noise=noise_reason(parsed), thread_category=inherited)
         if decision.category is not Category.IGNORED:
             thread_of[parsed.message_id] = inherited or decision.category.value
