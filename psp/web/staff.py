@@ -30,6 +30,7 @@ from ledger.proposals import assign_client
 from ledger.report_formats import hours
 from ledger.reports import balance
 from psp import db
+from psp.commands.common import parse_day
 from psp.errors import PspError
 from psp.web import queries
 from psp.web.deps import ReadDb, Staff, StaffUser, State, flash, redirect, render_staff
@@ -260,10 +261,7 @@ def client_buy_block(
     on: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     with _change(request, state, csrf) as session:
-        try:
-            day = date.fromisoformat(on) if on else _today(state)
-        except ValueError:
-            raise InvalidInputError(f"bad date {on!r}: use YYYY-MM-DD") from None
+        day = parse_day(on or None) or _today(state)
         block_minutes = _optional_int(minutes, "minutes") or state.settings.policy.block_minutes
         client = get_client(session, slug)
         buy_block(session, staff.email, client, state.settings.policy, minutes=block_minutes, ref=ref or None, on=day)
