@@ -45,13 +45,22 @@ def reclassify_pending(session: Session, settings: Settings, classifier: Classif
         .order_by(col(SourceItem.occurred_at))
     ).all()
     threads = {item.thread_key for _, item, _ in rows}
-    replies: dict[str, int] = {}
-    for thread, raw in session.exec(
-        select(SourceItem.thread_key, MailMessage.raw)
+    # Each reply's writing time goes to the pending request it answers, the latest one before it,
+    # as intake gave it; not to every pending request of the thread.
+    requests = {
+        thread: [(item.occurred_at, proposal.id) for proposal, item, _ in rows if item.thread_key == thread]
+        for thread in threads
+    }
+    reply_words: dict[int | None, int] = {}
+    for thread, sent_at, raw in session.exec(
+        select(SourceItem.thread_key, SourceItem.occurred_at, MailMessage.raw)
         .join(MailMessage, col(MailMessage.source_item_id) == SourceItem.id)
         .where(col(SourceItem.thread_key).in_(threads), col(MailMessage.direction) == "out")
     ).all():
-        replies[thread] = replies.get(thread, 0) + count_words(parse_message(zlib.decompress(raw)).new_text)
+        answered = [proposal_id for asked_at, proposal_id in requests[thread] if asked_at <= sent_at]
+        if answered:
+            words = count_words(parse_message(zlib.decompress(raw)).new_text)
+            reply_words[answered[-1]] = reply_words.get(answered[-1], 0) + words
     first_category: dict[str, str] = {}
     for thread, category in session.exec(
         select(SourceItem.thread_key, Proposal.category)
@@ -70,7 +79,7 @@ def reclassify_pending(session: Session, settings: Settings, classifier: Classif
             world,
             noise=noise_reason(parsed),
             thread_category=first_category.get(item.thread_key),
-            reply_words=replies.get(item.thread_key, 0),
+            reply_words=reply_words.get(proposal.id, 0),
         )
         if decision.category is not Category.IGNORED:
             first_category.setdefault(item.thread_key, decision.category.value)

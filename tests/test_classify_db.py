@@ -12,6 +12,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 from typer.testing import CliRunner
 
+from classify.reclassify import reclassify_pending
+from classify.service import Classifier
 from ingest.files import Location, RawMessage
 from ingest.store import BatchStore
 from ledger.clients import add_client
@@ -192,3 +194,19 @@ def test_in_one_batch_our_reply_goes_to_the_request_it_answers(engine: Engine) -
     with Session(engine) as session:
         contact = session.exec(select(Proposal.contact_minutes).order_by(Proposal.id)).all()
     assert contact == [19, 9]  # the reply's 10 minutes of writing belong to the first message
+
+
+def test_reclassify_gives_our_reply_only_to_the_request_it_answered(engine: Engine) -> None:
+    make_world(engine)
+    batch = [
+        _mail(1, "jane@acme-shop.example", "Shipping zones", "How do I add a shipping zone for Ireland?"),
+        _mail(2, "anna@harbourcart.example", "Re: Shipping zones", "word " * 400, reply_to=1),
+        _mail(3, "jane@acme-shop.example", "Re: Shipping zones", "Thanks, and how about Northern Ireland?", reply_to=2),
+    ]
+    with db.transaction(engine) as session:
+        BatchStore(session, SETTINGS).store(batch)
+    with db.transaction(engine) as session:
+        reclassify_pending(session, SETTINGS, Classifier.from_settings(SETTINGS))
+    with Session(engine) as session:
+        contact = session.exec(select(Proposal.contact_minutes).order_by(Proposal.id)).all()
+    assert contact == [19, 9]  # as intake gave them: the reply's writing time is the first request's
