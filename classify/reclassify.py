@@ -9,7 +9,9 @@ reason, so nothing ignored waits in the review queue.
 from __future__ import annotations
 
 import zlib
+from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 
@@ -47,10 +49,9 @@ def reclassify_pending(session: Session, settings: Settings, classifier: Classif
     threads = {item.thread_key for _, item, _ in rows}
     # Each reply's writing time goes to the pending request it answers, the latest one before it,
     # as intake gave it; not to every pending request of the thread.
-    requests = {
-        thread: [(item.occurred_at, proposal.id) for proposal, item, _ in rows if item.thread_key == thread]
-        for thread in threads
-    }
+    requests: dict[str, list[tuple[datetime, int | None]]] = defaultdict(list)  # rows come oldest first
+    for proposal, item, _ in rows:
+        requests[item.thread_key].append((item.occurred_at, proposal.id))
     reply_words: dict[int | None, int] = {}
     for thread, sent_at, raw in session.exec(
         select(SourceItem.thread_key, SourceItem.occurred_at, MailMessage.raw)
