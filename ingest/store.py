@@ -14,11 +14,9 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
 from classify.engine import Decision
 from classify.estimate import count_words, minutes_for
@@ -29,11 +27,11 @@ from ingest.files import RawMessage
 from ingest.models import MailLocation, MailMessage, QuarantinedMessage
 from ingest.noise import noise_reason
 from ingest.parsing import ParsedEmail, content_hash, parse_message
+from ingest.rows import Row, insert_rows
 from ingest.threads import new_thread_key, subject_key, thread_by_headers
 from ledger.models import Category, Channel, Proposal, ProposalStatus, SourceItem
-from ledger.policy import generous_minutes
 from ledger.posting import approve
-from ledger.proposals import pending_values, thread_states
+from ledger.proposals import pending_values, thread_states, with_more_contact
 from psp.config import Settings
 
 EXCERPT_CHARS = 2000
@@ -101,10 +99,6 @@ class Prepared:
 
 def prepare(raw: bytes) -> Prepared:
     return Prepared(parse_or_refusal(raw), pack(raw))
-
-
-Row = dict[str, Any]
-"""The columns of a row about to be inserted (with its `id` once `BatchStore._insert` gave one)."""
 
 
 @dataclass(frozen=True)
@@ -351,16 +345,19 @@ class BatchStore:
         validate and track an object per row, which cost more than the inserts themselves.
         """
         new = [s for s in steps if s.outcome != "duplicate"]
-        items = self._insert(SourceItem, [self._source_item(s) for s in new])
+        items = insert_rows(self.session, SourceItem, [self._source_item(s) for s in new])
         proposals: dict[str, Row] = {}  # by thread: the latest pending proposal written now
         for step, item in zip(new, items, strict=True):
             if step.decision is not None:
                 step.proposal = proposals[step.thread] = self._proposal(step.decision, item)
         self._apply_reply_time([s for s in new if s.reply_words])
-        self._insert(Proposal, [s.proposal for s in new if s.proposal is not None])
-        messages = self._insert(MailMessage, [self._mail_message(s, i["id"]) for s, i in zip(new, items, strict=True)])
+        insert_rows(self.session, Proposal, [s.proposal for s in new if s.proposal is not None])
+        messages = insert_rows(
+            self.session, MailMessage, [self._mail_message(s, i["id"]) for s, i in zip(new, items, strict=True)]
+        )
         stored = {m["content_hash"]: m["id"] for m in messages}
-        self._insert(
+        insert_rows(
+            self.session,
             MailLocation,
             [
                 {"mail_message_id": stored.get(digest) or index.hashes[digest], **asdict(s.incoming.message.location)}
@@ -378,30 +375,6 @@ class BatchStore:
             if decision and decision.auto_approve and written is not None and item["client_id"] is not None:
                 approve(self.session, f"rule:{decision.rule}", written["id"], self.settings.policy)
         return [s.outcome for s in steps]
-
-    def _insert(self, model: type[SQLModel], rows: list[Row], *, with_ids: bool = True) -> list[Row]:
-        """Insert rows of one table with one executemany, giving each its `id` first.
-
-        The ids are taken before the INSERT: SQLite cannot match RETURNING rows to the rows of a
-        multi-row INSERT, so SQLAlchemy would send one statement per row to learn them.
-        """
-        if rows:
-            table: sa.Table = model.__table__  # type: ignore[attr-defined]
-            if with_ids:
-                for row, new_id in zip(rows, self._new_ids(table, len(rows)), strict=True):
-                    row["id"] = new_id
-            self.session.execute(sa.insert(table), rows)
-        return rows
-
-    def _new_ids(self, table: sa.Table, count: int) -> list[int]:
-        if self.session.get_bind().dialect.name == "postgresql":
-            sequence = sa.func.pg_get_serial_sequence(table.name, "id")
-            series = sa.func.generate_series(1, count)
-            return list(self.session.execute(sa.select(sa.func.nextval(sequence)).select_from(series)).scalars())
-        # SQLite: this transaction holds the database's write lock (BEGIN IMMEDIATE), so the ids
-        # above the highest are ours until it ends.
-        highest = self.session.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
-        return list(range(highest + 1, highest + 1 + count))
 
     @staticmethod
     def _source_item(step: _Step) -> Row:
@@ -468,10 +441,10 @@ class BatchStore:
     def _with_reply(self, words: int, category: str, contact_minutes: int) -> tuple[dict[str, int], str]:
         """A proposal's minutes once a reply of `words` words is counted, and what to add to its explanation."""
         writing = minutes_for(words, self.classifier.rules.estimate.write_words_per_minute)
-        contact = contact_minutes + writing
-        logged = generous_minutes(contact, self.settings.policy, billable=category == Category.BILLABLE.value)
-        minutes = {"contact_minutes": contact, "minutes": logged.minutes, "proposed_minutes": logged.minutes}
-        return minutes, f"; + reply {words} words {writing} → contact {contact} min → {logged.minutes} min"
+        minutes = with_more_contact(category, contact_minutes, writing, self.settings.policy)
+        return minutes, (
+            f"; + reply {words} words {writing} → contact {minutes['contact_minutes']} min → {minutes['minutes']} min"
+        )
 
     def _quarantine(self, message: RawMessage, reason: str, index: _BatchIndex, summary: IntakeSummary) -> None:
         digest = content_hash(message.raw)

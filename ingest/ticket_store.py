@@ -28,12 +28,12 @@ from classify.facts import ItemFacts
 from classify.service import Classifier, World, load_world
 from ingest.attribution import AttributionKind, attribute
 from ingest.quoting import new_text
+from ingest.rows import Row, insert_rows
 from ingest.store import EXCERPT_CHARS, IntakeSummary, text_column
 from ingest.ticket_models import TicketEntry
 from ledger.models import Category, Channel, Proposal, ProposalStatus, SourceItem
-from ledger.policy import generous_minutes
 from ledger.posting import approve
-from ledger.proposals import pending_proposal, thread_states
+from ledger.proposals import pending_values, thread_states, with_more_contact
 from psp.config import Settings
 
 STAFF, CLIENT, UNKNOWN = "staff", "client", "unknown"
@@ -93,7 +93,7 @@ class _Planned:
     sender: str | None
     text: str
     decision: Decision | None = None
-    proposal: Proposal | None = None
+    proposal: Row | None = None  # the pending proposal's row, until written
     staff_minutes: int = 0  # recorded staff time for the ticket's pending proposal
     answers: _Planned | None = None  # …written in this batch
     answers_id: int | None = None  # …or already stored
@@ -209,15 +209,14 @@ class TicketStore:
         )
 
     def _write(self, steps: list[_Planned]) -> None:
-        """Items, then entries and proposals, then the staff time — three flushes."""
-        items = [self._item(step) for step in steps]
-        self.session.add_all(items)
-        self.session.flush()
+        """Items, then entries and proposals (the staff time added first): one executemany per table."""
+        items = insert_rows(self.session, SourceItem, [self._item(step) for step in steps])
+        insert_rows(self.session, TicketEntry, [self._entry(s, i["id"]) for s, i in zip(steps, items, strict=True)])
         for step, item in zip(steps, items, strict=True):
-            self.session.add(self._entry(step, item))
             if step.decision is not None:
-                step.proposal = pending_proposal(
-                    item,
+                step.proposal = pending_values(
+                    item["id"],
+                    item["client_id"],
                     category=step.decision.category,
                     contact_minutes=step.decision.contact_minutes,
                     minutes=step.decision.minutes,
@@ -225,61 +224,59 @@ class TicketStore:
                     explanation=step.decision.explanation,
                     project_id=step.decision.project_id,
                 )
-                self.session.add(step.proposal)
-        self.session.flush()
         self._add_staff_time([s for s in steps if s.staff_minutes])
-        self.session.flush()
+        insert_rows(self.session, Proposal, [s.proposal for s in steps if s.proposal is not None])
         for step, item in zip(steps, items, strict=True):
-            if step.decision is not None and step.decision.auto_approve and item.client_id is not None:
-                assert step.proposal is not None
-                approve(self.session, f"rule:{step.decision.rule}", step.proposal.id or 0, self.settings.policy)
+            decision, written = step.decision, step.proposal
+            if decision and decision.auto_approve and written is not None and item["client_id"] is not None:
+                approve(self.session, f"rule:{decision.rule}", written["id"], self.settings.policy)
 
     def _add_staff_time(self, replies: list[_Planned]) -> None:
-        """The time our staff recorded on a ticket goes to the pending proposal of the request."""
+        """The time our staff recorded on a ticket goes to the pending proposal of the request
+        (about to be written in this batch, or already stored)."""
         ids = [r.answers_id for r in replies if r.answers_id is not None]
-        stored = {p.id: p for p in self.session.exec(select(Proposal).where(col(Proposal.id).in_(ids))).all()}
+        stored = {p.id: p for p in self.session.exec(select(Proposal).where(col(Proposal.id).in_(ids)))} if ids else {}
+        policy = self.settings.policy
         for reply in replies:
-            proposal = reply.answers.proposal if reply.answers else stored.get(reply.answers_id)
-            if proposal is None or proposal.status != ProposalStatus.PENDING.value:
-                continue
-            contact = proposal.contact_minutes + reply.staff_minutes
-            billable = proposal.category == Category.BILLABLE.value
-            logged = generous_minutes(contact, self.settings.policy, billable=billable)
-            proposal.explanation += (
-                f"; + {reply.message.kind} by {reply.message.author} recorded {reply.staff_minutes} min"
-                f" → contact {contact} min → {logged.minutes} min"
-            )
-            proposal.contact_minutes = contact
-            proposal.minutes = proposal.proposed_minutes = logged.minutes
-            self.session.add(proposal)
+            message = reply.message
+            note = f"; + {message.kind} by {message.author} recorded {reply.staff_minutes} min"
+            if reply.answers is not None and reply.answers.proposal is not None:
+                row = reply.answers.proposal
+                row.update(with_more_contact(row["category"], row["contact_minutes"], reply.staff_minutes, policy))
+                row["explanation"] += f"{note} → contact {row['contact_minutes']} min → {row['minutes']} min"
+            elif (proposal := stored.get(reply.answers_id)) is not None and proposal.status == ProposalStatus.PENDING:
+                minutes = with_more_contact(proposal.category, proposal.contact_minutes, reply.staff_minutes, policy)
+                explanation = f"{note} → contact {minutes['contact_minutes']} min → {minutes['minutes']} min"
+                proposal.sqlmodel_update({**minutes, "explanation": proposal.explanation + explanation})
+                self.session.add(proposal)
 
     @staticmethod
-    def _item(step: _Planned) -> SourceItem:
+    def _item(step: _Planned) -> Row:
         message = step.message
-        return SourceItem(
-            client_id=step.client_id,
-            channel=Channel.TICKET.value,
-            subject=text_column(message.subject)[:998] or f"(ticket {message.ticket}, no subject)",
-            excerpt=text_column(step.text)[:EXCERPT_CHARS],
-            sender=step.sender[:320] if step.sender else None,
-            occurred_at=message.occurred_at,
-            thread_key=message.thread,
-            source_key=message.source_key,
-        )
+        return {
+            "client_id": step.client_id,
+            "channel": Channel.TICKET.value,
+            "subject": text_column(message.subject)[:998] or f"(ticket {message.ticket}, no subject)",
+            "excerpt": text_column(step.text)[:EXCERPT_CHARS],
+            "sender": step.sender[:320] if step.sender else None,
+            "occurred_at": message.occurred_at,
+            "thread_key": message.thread,
+            "source_key": message.source_key,
+        }
 
     @staticmethod
-    def _entry(step: _Planned, item: SourceItem) -> TicketEntry:
+    def _entry(step: _Planned, item_id: int) -> Row:
         message = step.message
-        return TicketEntry(
-            source_item_id=item.id or 0,
-            system=message.system,
-            ticket=message.ticket,
-            entry=message.entry,
-            kind=message.kind,
-            author=message.author[:320] or None,
-            author_kind=step.author_kind,
-            time_taken=message.time_taken,
-            queue=message.queue[:200],
-            custom_fields=json.dumps({k: list(v) for k, v in message.custom_fields.items()}, ensure_ascii=False),
-            content_hash=message.content_hash(),
-        )
+        return {
+            "source_item_id": item_id,
+            "system": message.system,
+            "ticket": message.ticket,
+            "entry": message.entry,
+            "kind": message.kind,
+            "author": message.author[:320] or None,
+            "author_kind": step.author_kind,
+            "time_taken": message.time_taken,
+            "queue": message.queue[:200],
+            "custom_fields": json.dumps({k: list(v) for k, v in message.custom_fields.items()}, ensure_ascii=False),
+            "content_hash": message.content_hash(),
+        }

@@ -73,6 +73,14 @@ def pending_values(
     }
 
 
+def with_more_contact(category: str, contact_minutes: int, more: int, policy: Policy) -> dict[str, int]:
+    """A pending proposal's minutes once `more` minutes of contact time count (our reply's writing,
+    staff time recorded on a ticket): the generous rule applied to the new total."""
+    contact = contact_minutes + more
+    logged = generous_minutes(contact, policy, billable=category == Category.BILLABLE.value)
+    return {"contact_minutes": contact, "minutes": logged.minutes, "proposed_minutes": logged.minutes}
+
+
 def propose(
     session: Session,
     item: SourceItem,
