@@ -105,7 +105,7 @@ def site(engine: Engine) -> Site:
         add_staff(session, "admin", STAFF_EMAIL, PASSWORD)
         acme_link = issue_link(session, STAFF_EMAIL, acme, settings.web)
         bluebell_link = issue_link(session, STAFF_EMAIL, bluebell, settings.web)
-        expired = issue_link(session, STAFF_EMAIL, acme, settings.web, days=-1)
+        expired = issue_link(session, STAFF_EMAIL, acme, settings.web, timedelta(days=-1))
         revoked = issue_link(session, STAFF_EMAIL, acme, settings.web)
         revoke_link(session, STAFF_EMAIL, revoked.id)
         acme_statement, bluebell_statement = _statement(acme, "2026-10"), _statement(bluebell, "2026-10")

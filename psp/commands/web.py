@@ -6,7 +6,7 @@ import multiprocessing
 import os
 import signal
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Annotated
 
@@ -110,7 +110,8 @@ def portal_link(
     if days is not None and days <= 0:
         raise InvalidInputError(f"--days must be positive, got {days}")
     with app.transaction() as session:
-        link = issue_link(session, app.actor, get_client(session, client), app.settings.web, days)
+        lifetime = timedelta(days=days) if days is not None else None
+        link = issue_link(session, app.actor, get_client(session, client), app.settings.web, lifetime)
     typer.echo(link.url)
 
 

@@ -34,8 +34,8 @@ class IssuedLink:
     """A new link; the token exists only here, so it is shown once."""
 
     id: int
+    path: str  # /r/TOKEN, or /sign-in/TOKEN
     url: str
-    expires_at: datetime
 
 
 def issue_link(
@@ -43,19 +43,18 @@ def issue_link(
     actor: str,
     client: Client,
     web: Web,
-    days: int | None = None,
-    *,
     lifetime: timedelta | None = None,
+    *,
     purpose: str = REPORT,
 ) -> IssuedLink:
     """A new link for the client (earlier links stay valid until revoked or expired).
 
-    It lasts `lifetime`, else `days`, else `[web].link_days`. A `sign-in` link is the one-time kind
+    It lasts `lifetime`, by default `[web].link_days`. A `sign-in` link is the one-time kind
     mailed to a client on request: it opens nothing until `redeem_sign_in` exchanges it.
     """
     assert client.id is not None
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    expires_at = utcnow() + (lifetime or timedelta(days=web.link_days if days is None else days))
+    expires_at = utcnow() + (lifetime if lifetime is not None else timedelta(days=web.link_days))
     link = PortalLink(
         client_id=client.id, token_hash=token_hash(token), created_by=actor, expires_at=expires_at, purpose=purpose
     )
@@ -64,8 +63,8 @@ def issue_link(
     assert link.id is not None
     action = "link.issue" if purpose == REPORT else "link.sign-in"
     audit.record(session, actor, action, f"link:{link.id}", client=client.slug, expires_at=expires_at)
-    path = "r" if purpose == REPORT else "sign-in"
-    return IssuedLink(link.id, f"{web.base_url.rstrip('/')}/{path}/{token}", expires_at)
+    path = f"/r/{token}" if purpose == REPORT else f"/sign-in/{token}"
+    return IssuedLink(link.id, path, web.base_url.rstrip("/") + path)
 
 
 def _live(token: str, purpose: str, now: datetime) -> sa.Select[Client, int | None]:

@@ -100,4 +100,4 @@ def use_sign_in_link(state: State, token: str) -> Response:
         link = redeem_sign_in(session, state.settings.web, token, datetime.now(UTC))
     if link is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND)
-    return redirect("/r/" + link.url.rsplit("/r/", 1)[1])
+    return redirect(link.path)
