@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from psp import db
 from psp.config import Settings
 from psp.web import auth, portal, sign_in, staff
 from psp.web.deps import WebState, redirect, render
@@ -35,7 +36,7 @@ def _read_engine(engine: Engine) -> Engine:
     """On SQLite, a second engine whose reads take no write lock (WAL lets them run beside writers)."""
     if engine.dialect.name != "sqlite":
         return engine
-    return sa.create_engine(engine.url, connect_args={"timeout": 30})
+    return sa.create_engine(engine.url, connect_args={"timeout": db.SQLITE_BUSY_TIMEOUT_S})
 
 
 def _templates(settings: Settings) -> Jinja2Templates:
