@@ -135,7 +135,7 @@ def portal_list(
             f"{r.created_at:%Y-%m-%d}",
             r.created_by,
             f"{r.expires_at:%Y-%m-%d}",
-            "live" if r.live(now) else ("revoked" if r.revoked_at else "expired"),
+            r.state(now),
         ),
         numeric={0},
     )

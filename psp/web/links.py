@@ -131,8 +131,11 @@ class LinkRow:
     expires_at: datetime
     revoked_at: datetime | None
 
-    def live(self, now: datetime) -> bool:
-        return self.revoked_at is None and self.expires_at > now
+    def state(self, now: datetime) -> str:
+        """live, revoked or expired: what the link does if opened at `now`."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "live" if self.expires_at > now else "expired"
 
 
 def list_links(session: Session, client: Client | None = None) -> list[LinkRow]:

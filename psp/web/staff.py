@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from itertools import groupby
 from typing import Annotated
 
@@ -222,7 +222,6 @@ def _client_page(
             "today": _today(state),
             "block_minutes": state.settings.policy.block_minutes,
             "hours": hours,
-            "utcnow": datetime.now(UTC),
         },
     )
 
