@@ -1,11 +1,15 @@
 """Turn the raw bytes of one email into a `ParsedEmail`, a typed value the rest of the product can trust.
 
-mail-parser does the MIME parse, the defect inventory and the forgiving address parsing (an encoded
-display name that decodes to "Last, First" stays one mailbox). It is not trusted further than that:
-it answers any attribute name with a header lookup, swallows date errors, invents random names for
-unnamed attachments and mixes the text of attached messages into the body. So every field below is
-read explicitly from the `email.message.Message` it built, with the standard library doing the dates,
-the RFC 2047 words and the body decoding.
+The standard library's parser builds the MIME tree, as it does inside mail-parser, and mail-parser's
+address parser reads From, To, Cc and Reply-To: forgiving where it should be (an encoded display name
+that decodes to "Last, First" stays one mailbox) and refusing to guess on ambiguous input. The rest of
+mail-parser's `MailParser` is not run: it decodes every body part, re-encodes attachments and parses
+the Received chain, which is most of its time, and its answers would not be trusted as they stand (it
+answers any attribute name with a header lookup, swallows date errors, invents random names for unnamed
+attachments and mixes the text of attached messages into the body). So every field below is read
+explicitly from the `email.message.Message`, with the standard library doing the dates, the RFC 2047
+words and the body decoding; the defects are the email package's, of every part, plus address and
+date problems.
 
 What counts as "not an email" (`NotAnEmail`, the item is quarantined with the reason):
 
@@ -23,8 +27,8 @@ short by a bad line, broken MIME boundaries all parse, with the problem listed i
 
 from __future__ import annotations
 
+import email
 import hashlib
-import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
@@ -37,25 +41,19 @@ from html.parser import HTMLParser
 from types import MappingProxyType
 from typing import Any
 
-import mailparser
 from mailparser.exceptions import MailParserError
 from mailparser.utils import get_addresses
 
 from ingest.errors import NotAnEmail
 from ingest.quoting import new_text
 
-# mail-parser logs a warning for every MIME part type it does not decode ("content 'report' not
-# handled") — ordinary for bounces and calendars, and we read those parts ourselves. Its real
-# failures reach us as exceptions.
-logging.getLogger("mailparser").setLevel(logging.ERROR)
-
 SYNTHETIC_ID_DOMAIN = "synthetic.psp.invalid"
 
 # Failures of mail-parser and the email package on hostile input that mean "cannot parse this item".
-# Caught in exactly one place, `parse_message`, and turned into `NotAnEmail`. RecursionError covers
-# nesting the parser cannot walk; ValueError includes UnicodeError; LookupError covers unknown codecs;
+# Caught in exactly one place, `parse_message`, and turned into `NotAnEmail` (as is RecursionError, from
+# nesting the parser cannot walk). ValueError includes UnicodeError; LookupError covers unknown codecs;
 # AssertionError is what html.parser and email internals raise on markup and structure they reject.
-_PARSER_FAILURES = (MailParserError, RecursionError, ValueError, LookupError, TypeError, AttributeError, AssertionError)
+_PARSER_FAILURES = (MailParserError, ValueError, LookupError, TypeError, AttributeError, AssertionError)
 
 # Headers a mail system writes; at least one must be present for the bytes to count as a message.
 _MAIL_HEADERS = frozenset(
@@ -205,8 +203,9 @@ def parse_message(raw: bytes) -> ParsedEmail:
         body = _repair_obsolete_field_names(body)
         defects.add("ObsoleteHeaderSyntax")
     try:
-        parser = mailparser.parse_from_bytes(body)
-        return _build(parser, defects, digest, len(data))
+        return _build(email.message_from_bytes(body), defects, digest, len(data))
+    except RecursionError as exc:
+        raise NotAnEmail("the message is nested too deeply to parse") from exc
     except _PARSER_FAILURES as exc:
         raise NotAnEmail(f"the mail parser failed on this message: {type(exc).__name__}: {exc}") from exc
 
@@ -286,15 +285,10 @@ def _snippet(line: bytes) -> str:
     return f"{kind}{text!r}"
 
 
-def _build(parser: mailparser.MailParser, defects: set[str], digest: str, size: int) -> ParsedEmail:
-    """Read every field explicitly from what mail-parser built; its attribute magic is used only for
-    the address headers it has already parsed, and the answers are type-checked."""
-    message = parser.message
-    if not isinstance(message, Message):
-        raise NotAnEmail("the mail parser returned no message")
-    categories = parser.defects_categories
-    if isinstance(categories, set | frozenset | list | tuple):
-        defects.update(str(category) for category in categories)
+def _build(message: Message, defects: set[str], digest: str, size: int) -> ParsedEmail:
+    """Read every field explicitly from the parsed message."""
+    for part in message.walk():
+        defects.update(type(defect).__name__ for defect in part.defects)
     raw_headers = [(name.strip().lower(), value) for name, value in message.raw_items()]
     headers: dict[str, list[str]] = {}
     for name, value in raw_headers:
@@ -303,13 +297,15 @@ def _build(parser: mailparser.MailParser, defects: set[str], digest: str, size: 
     def raw_values(name: str) -> list[str]:
         return [value for key, value in raw_headers if key == name]
 
-    senders = _address_list(parser, "from", raw_values) or _addresses(raw_values("sender"))
+    senders = _address_list(raw_values("from"), defects) or _addresses(raw_values("sender"))
     recipients = [
-        address for _, address in _address_list(parser, "to", raw_values) + _address_list(parser, "cc", raw_values)
+        address for _, address in _address_list(raw_values("to"), defects) + _address_list(raw_values("cc"), defects)
     ]
-    reply_to = _address_list(parser, "reply-to", raw_values)
+    reply_to = _address_list(raw_values("reply-to"), defects)
     message_id = _first_id(headers.get("message-id", []))
     date, date_problem = _parse_date(headers.get("date"))
+    if date_problem and "date" in headers:
+        defects.add("DateHeaderDefect")
     structure = _Structure(message, defects)
     text = structure.text()
     return ParsedEmail(
@@ -457,24 +453,22 @@ def _mailboxes(pairs: Iterable[object]) -> list[tuple[str, str]]:
     return found
 
 
-# mail-parser's attribute for each address header it parses ("from" is a keyword, hence "from_").
-_MAILPARSER_ADDRESS_ATTRIBUTES = {"from": "from_", "to": "to", "cc": "cc", "reply-to": "reply_to"}
+def _address_list(raw: list[str], defects: set[str]) -> list[tuple[str, str]]:
+    """(display name, lower-case address) pairs of the first From, To, Cc or Reply-To header.
 
-
-def _address_list(
-    parser: mailparser.MailParser, name: str, raw_values: Callable[[str], list[str]]
-) -> list[tuple[str, str]]:
-    """(display name, lower-case address) pairs of the From, To, Cc or Reply-To header.
-
-    mail-parser has parsed these already (first occurrence of the header) and that answer is reused;
-    but it turns raw 8-bit display names into escaped text ("J\\udcf6rg"), so a header with raw 8-bit
-    bytes is parsed again from its cleaned value.
+    mail-parser's address parser turns raw 8-bit display names into escaped text ("J\\udcf6rg"), so a
+    header with raw 8-bit bytes is parsed from its cleaned value. What the parser could not make sense
+    of is listed as an "AddressHeaderDefect".
     """
-    raw = raw_values(name)
     if any(_has_escapes(value) for value in raw):
         return _addresses([_clean(value) for value in raw])
-    value = getattr(parser, _MAILPARSER_ADDRESS_ATTRIBUTES[name])
-    return _mailboxes(value) if isinstance(value, list) else []
+    if not raw:
+        return []
+    problems: list[object] = []
+    pairs = get_addresses(raw[0], defects=problems, decode_names=True)
+    if problems:
+        defects.add("AddressHeaderDefect")
+    return _mailboxes(pairs)
 
 
 def _first_id(values: list[str]) -> str:
