@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -34,3 +36,15 @@ def test_the_schema_head_read_from_the_files_is_alembics(engine: Engine) -> None
         f"psp.db.schema_head() reads {db.schema_head()} from psp/migrations/versions, alembic says {alembic_head}:"
         " check the new migration's `revision` and `down_revision` lines"
     )
+
+
+def test_postgresql_keeps_packed_mail_without_compressing_it_again(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL storage setting")
+    query = sa.text(
+        "SELECT attrelid::regclass::text, attstorage FROM pg_attribute"
+        " WHERE attname = 'raw' AND attrelid IN ('mail_message'::regclass, 'quarantined_message'::regclass)"
+    )
+    with engine.connect() as connection:
+        storage = {table: kind for table, kind in connection.execute(query)}
+    assert storage == {"mail_message": "e", "quarantined_message": "e"}  # EXTERNAL: out of line, as it is
