@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mailparser.exceptions import MailParserError
+from mailparser.utils import get_addresses
 
 import ingest.parsing
 from ingest.errors import IngestError, NotAnEmail
@@ -212,6 +213,45 @@ def test_sender_header_is_used_when_from_has_no_address() -> None:
 def test_no_from_at_all_gives_no_sender() -> None:
     parsed = parse_message(mail("Subject: orphan\n\nhi\n"))
     assert (parsed.sender, parsed.sender_name, parsed.recipients) == (None, "", ())
+
+
+_ATOM = st.text("abcXYZ019_%+-", min_size=1, max_size=6)
+_PLAIN_ADDRESS = st.builds(
+    "{}@{}".format,
+    st.lists(_ATOM, min_size=1, max_size=3).map(".".join),
+    st.lists(st.text("abz09-", min_size=1, max_size=6), min_size=1, max_size=3).map(".".join),
+)
+_PLAIN_NAME = st.text("abcXYZ09 .'-", max_size=20)
+_PLAIN_ITEM = st.one_of(_PLAIN_ADDRESS, st.builds("{} <{}>".format, _PLAIN_NAME, _PLAIN_ADDRESS))
+
+
+@settings(max_examples=400)
+@given(st.lists(_PLAIN_ITEM, min_size=1, max_size=4), st.sampled_from([",", ", ", " ,\r\n "]))
+def test_plain_address_headers_read_as_mail_parser_reads_them(items: list[str], separator: str) -> None:
+    """Plain mailboxes skip mail-parser's scanner; the answer must be the one it would give."""
+    value = separator.join(items)
+    fast = ingest.parsing._plain_mailboxes(value)
+    assert fast is not None
+    problems: list[object] = []
+    assert fast == ingest.parsing._mailboxes(get_addresses(value, defects=problems, decode_names=True))
+    assert problems == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        '"Smith, John" <j@example.com>',
+        "=?utf-8?q?J=C3=B6rg?= <j@example.com>",
+        "j@example.com (John)",
+        "undisclosed-recipients:;",
+        "Bob <a@example.com> Bobby <b@example.com>",
+        "a..b@example.com",
+        "a@example.com.",
+        "",
+    ],
+)
+def test_anything_but_plain_mailboxes_goes_to_mail_parser(value: str) -> None:
+    assert ingest.parsing._plain_mailboxes(value) is None
 
 
 def test_raw_eight_bit_headers_become_text_and_nul_is_dropped() -> None:
@@ -491,7 +531,7 @@ def test_address_parser_failures_become_not_an_email(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(ingest.parsing, "get_addresses", explode)
     with pytest.raises(NotAnEmail, match="MailParserError: cannot scan this header"):
-        parse_message(b"From: a@example.com\n\nx\n")
+        parse_message(b'From: "Last, First" <a@example.com>\n\nx\n')
 
 
 def test_absurdly_deep_nesting_is_not_an_email() -> None:
