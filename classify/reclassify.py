@@ -8,7 +8,6 @@ reason, so nothing ignored waits in the review queue.
 
 from __future__ import annotations
 
-import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +19,7 @@ from classify.service import Classifier, load_world
 from ingest.attribution import attribute
 from ingest.models import MailMessage
 from ingest.noise import noise_reason
+from ingest.packing import unpack
 from ingest.parsing import parse_message
 from ledger import audit
 from ledger.models import Category, Proposal, ProposalStatus, SourceItem
@@ -60,7 +60,7 @@ def reclassify_pending(session: Session, settings: Settings, classifier: Classif
     ).all():
         answered = [proposal_id for asked_at, proposal_id in requests[thread] if asked_at <= sent_at]
         if answered:
-            words = count_words(parse_message(zlib.decompress(raw)).new_text)
+            words = count_words(parse_message(unpack(raw)).new_text)
             reply_words[answered[-1]] = reply_words.get(answered[-1], 0) + words
     first_category: dict[str, str] = {}
     for thread, category in session.exec(
@@ -72,7 +72,7 @@ def reclassify_pending(session: Session, settings: Settings, classifier: Classif
         first_category.setdefault(thread, category)
     changes = []
     for proposal, item, stored in rows:
-        parsed = parse_message(zlib.decompress(stored.raw))
+        parsed = parse_message(unpack(stored.raw))
         who = attribute(parsed.sender, parsed.auth_results, world.directory)
         decision = classifier.mail(
             parsed,

@@ -3,7 +3,7 @@
 A message is stored once by content (`mail_message.content_hash`), whatever mailbox or import it
 came through; each place it was seen is a `mail_location` row, unique per (source, folder,
 UIDVALIDITY, UID), so a re-poll, a crash mid-poll or a UIDVALIDITY change neither loses nor
-doubles anything. Raw bytes are kept zlib-compressed so an item can be re-classified later.
+doubles anything. Raw bytes are kept packed (`ingest.packing`) so an item can be re-classified later.
 """
 
 from __future__ import annotations

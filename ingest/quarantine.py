@@ -6,7 +6,6 @@ became; one that fails counts the attempt and keeps the newest reason.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -15,6 +14,7 @@ from sqlmodel import Session, col, select
 from ingest.errors import NotAnEmail, QuarantineNotFoundError
 from ingest.files import Location, RawMessage
 from ingest.models import MailMessage, QuarantinedMessage
+from ingest.packing import unpack
 from ingest.parsing import parse_message
 from ingest.store import BatchStore, Prepared
 from psp.config import Settings
@@ -70,7 +70,7 @@ def retry_quarantined(session: Session, settings: Settings, quarantine_id: int) 
     entry = show_quarantined(session, quarantine_id)
     if entry.resolved_item_id is not None:
         return f"message {quarantine_id} was already stored as item {entry.resolved_item_id}"
-    raw = zlib.decompress(entry.raw)
+    raw = unpack(entry.raw)
     try:
         parsed = parse_message(raw)
     except NotAnEmail as exc:

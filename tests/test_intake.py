@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from sqlmodel import Session, func, select
 from ingest.files import Location, RawMessage, read_paths
 from ingest.intake import ingest_files
 from ingest.models import MailLocation, MailMessage, QuarantinedMessage
+from ingest.packing import unpack
 from ingest.quarantine import list_quarantine, retry_quarantined
 from ingest.store import BatchStore, IntakeSummary
 from ledger.clients import add_client
@@ -93,10 +93,16 @@ def test_attribution_by_address_then_domain_else_unmatched(engine: Engine) -> No
             .join(SourceItem, SourceItem.id == MailMessage.source_item_id)
             .join(Proposal, Proposal.source_item_id == SourceItem.id)
         ).all()
-    by_sender = {sender: (how, client, category) for sender, how, client, category in rows}
-    assert by_sender["jane@acme-shop.example"] == ("domain", 1, "billable")
-    assert by_sender["tom@bluebellteas.example"] == ("address", 2, "billable")
-    assert by_sender["lucia@tiendaolivos.example"] == ("unmatched", None, "pre-sales")
+    attributed: dict[str | None, set[tuple[str, int | None]]] = {}
+    categories: dict[str | None, set[str]] = {}
+    for sender, how, client, category in rows:
+        attributed.setdefault(sender, set()).add((how, client))
+        categories.setdefault(sender, set()).add(category)
+    assert attributed["jane@acme-shop.example"] == {("domain", 1)}
+    assert attributed["tom@bluebellteas.example"] == {("address", 2)}
+    assert attributed["lucia@tiendaolivos.example"] == {("unmatched", None)}
+    assert "billable" in categories["jane@acme-shop.example"] & categories["tom@bluebellteas.example"]
+    assert categories["lucia@tiendaolivos.example"] == {"pre-sales"}
 
 
 def test_replies_join_their_thread(engine: Engine) -> None:
@@ -230,7 +236,7 @@ def test_quarantine_keeps_the_raw_bytes_and_retry_counts_attempts(engine: Engine
         assert "still quarantined (attempt 2)" in retry_quarantined(session, WORLD, row.id)
         stored = session.get(QuarantinedMessage, row.id)
         assert stored is not None
-        assert zlib.decompress(stored.raw) == garbage.raw
+        assert unpack(stored.raw) == garbage.raw
 
 
 def test_nul_bytes_in_text_do_not_stop_storage(engine: Engine) -> None:

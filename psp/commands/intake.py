@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +10,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from ingest.intake import ingest_files
+from ingest.packing import unpack
 from ingest.quarantine import list_quarantine, retry_quarantined, show_quarantined
 from ingest.store import IntakeSummary
 from ingest.ticket_files import import_ticket_files, is_ticket_file
@@ -72,7 +72,7 @@ def quarantine_show(ctx: typer.Context, quarantine_id: int) -> None:
         entry = show_quarantined(session, quarantine_id)
     typer.echo(f"quarantined {entry.created_at.isoformat()} from {entry.source} {entry.folder} {entry.uid}")
     typer.echo(f"reason: {entry.reason}\n")
-    typer.echo(zlib.decompress(entry.raw).decode("utf-8", errors="replace"))
+    typer.echo(unpack(entry.raw).decode("utf-8", errors="replace"))
 
 
 @quarantine_app.command("retry")

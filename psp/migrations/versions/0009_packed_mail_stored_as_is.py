@@ -1,8 +1,8 @@
-"""PostgreSQL stores packed raw mail as it is: no second compression of zlib data.
+"""PostgreSQL stores packed raw mail as it is: no second compression of compressed data.
 
-The raw bytes of `mail_message` and `quarantined_message` are zlib-packed by the poller already.
+The raw bytes of `mail_message` and `quarantined_message` are compressed by the poller already.
 PostgreSQL's default storage for a large value tries to compress it again (pglz) before moving
-it out of line, which finds nothing in deflated data: storing 2,000 messages kept the database
+it out of line, which finds nothing in compressed data: storing 2,000 messages kept the database
 server busy 1.0 s with it and 0.45 s without. STORAGE EXTERNAL keeps the out-of-line storage
 and skips that attempt. SQLite has no such setting.
 
