@@ -174,23 +174,35 @@ def poll_folder(
             _store_batch(engine, settings, account.name, folder, uidvalidity, start.last_uid, [], list)
             return total  # nothing new: an idle poll costs one SELECT and one state update
         uids = sorted(u for u in client.search(["UID", f"{start.last_uid + 1}:*"]) if u > start.last_uid)
-        # A pipeline: while workers parse batch k, batch k+1 is fetched, then batch k is stored.
-        waiting: tuple[int, list[RawMessage], Callable[[], list[Prepared]]] | None = None
-        for offset in range(0, len(uids), settings.mail.batch_size):
-            chunk = uids[offset : offset + settings.mail.batch_size]
-            fetched = client.fetch(chunk, ["BODY.PEEK[]"])
-            batch = [
-                RawMessage(Location(account.name, folder, uidvalidity, str(uid)), fetched[uid][b"BODY[]"])
-                for uid in chunk
-                if uid in fetched  # a message expunged meanwhile is simply gone
-            ]
-            current = (chunk[-1], batch, parser.submit([m.raw for m in batch]))
-            if waiting is not None:
-                total.add(_store_batch(engine, settings, account.name, folder, uidvalidity, *waiting, on_batch))
-            waiting = current
-        if waiting is not None:
-            total.add(_store_batch(engine, settings, account.name, folder, uidvalidity, *waiting, on_batch))
+
+        def fetched_batches() -> Iterator[FetchedBatch]:
+            for offset in range(0, len(uids), settings.mail.batch_size):
+                chunk = uids[offset : offset + settings.mail.batch_size]
+                fetched = client.fetch(chunk, ["BODY.PEEK[]"])
+                messages = [
+                    RawMessage(Location(account.name, folder, uidvalidity, str(uid)), fetched[uid][b"BODY[]"])
+                    for uid in chunk
+                    if uid in fetched  # a message expunged meanwhile is simply gone
+                ]
+                yield FetchedBatch(chunk[-1], messages)
+
+        def store(batch: FetchedBatch, prepared: Callable[[], list[Prepared]]) -> None:
+            where = (account.name, folder, uidvalidity)
+            total.add(_store_batch(engine, settings, *where, batch.highest_uid, batch.messages, prepared, on_batch))
+
+        parser.pipeline(fetched_batches(), FetchedBatch.raws, store)
     return total
+
+
+@dataclass(frozen=True)
+class FetchedBatch:
+    """UIDs up to `highest_uid` as fetched: the messages still in the folder."""
+
+    highest_uid: int
+    messages: list[RawMessage]
+
+    def raws(self) -> list[bytes]:
+        return [message.raw for message in self.messages]
 
 
 def _store_batch(

@@ -26,10 +26,7 @@ def batches(messages: Iterable[RawMessage], size: int) -> Iterator[list[RawMessa
 def ingest_files(
     engine: Engine, settings: Settings, paths: Sequence[Path], progress: Progress | None = None
 ) -> IntakeSummary:
-    """Import .eml files, Maildirs and mbox files; a re-import stores nothing twice.
-
-    Workers parse batch k+1 while batch k is stored.
-    """
+    """Import .eml files, Maildirs and mbox files; a re-import stores nothing twice."""
     total = IntakeSummary()
 
     def store(batch: list[RawMessage], prepared: Callable[[], list[Prepared]]) -> None:
@@ -40,12 +37,9 @@ def ingest_files(
             progress(summary)
 
     with BatchParser(settings.mail.parse_workers or None) as parser:
-        waiting: tuple[list[RawMessage], Callable[[], list[Prepared]]] | None = None
-        for batch in batches(read_paths(paths), settings.mail.batch_size):
-            current = (batch, parser.submit([m.raw for m in batch]))
-            if waiting is not None:
-                store(*waiting)
-            waiting = current
-        if waiting is not None:
-            store(*waiting)
+        parser.pipeline(batches(read_paths(paths), settings.mail.batch_size), _raws, store)
     return total
+
+
+def _raws(batch: list[RawMessage]) -> list[bytes]:
+    return [message.raw for message in batch]

@@ -15,16 +15,18 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing.context import BaseContext
 from types import TracebackType
+from typing import TypeVar
 
 from ingest.store import Prepared, prepare
 
 # Below this many messages in a batch, parsing in-process beats shipping bytes to workers.
 MIN_PARALLEL_BATCH = 32
 CHUNK = 16
+Batch = TypeVar("Batch")
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -81,3 +83,23 @@ class BatchParser:
             self._pool.submit(_prepare_all, raws[i : i + CHUNK]) for i in range(0, len(raws), CHUNK)
         ]
         return lambda: [prepared for future in futures for prepared in future.result()]
+
+    def pipeline(
+        self,
+        batches: Iterable[Batch],
+        raws: Callable[[Batch], Sequence[bytes]],
+        store: Callable[[Batch, Callable[[], list[Prepared]]], None],
+    ) -> None:
+        """Store each batch while the workers prepare the next one.
+
+        Batch k+1 is read from `batches` (a fetch, a file read) and handed to the workers before
+        batch k is stored, so reading, parsing and storing overlap; batches are stored in order.
+        """
+        waiting: tuple[Batch, Callable[[], list[Prepared]]] | None = None
+        for batch in batches:
+            current = (batch, self.submit(raws(batch)))
+            if waiting is not None:
+                store(*waiting)
+            waiting = current
+        if waiting is not None:
+            store(*waiting)
