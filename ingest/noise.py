@@ -29,6 +29,7 @@ Spam and short thank-you notes are human-looking mail: deciding on those is clas
 """
 
 from ingest.parsing import ParsedEmail
+from psp.own_mail import NOTICE_HEADER
 
 _REPORT_TYPES = {
     "delivery-status": "delivery-status report (bounce or delay warning)",
@@ -50,10 +51,10 @@ _NULL_PATHS = frozenset({"<>", "<<>>"})
 _SHOWN = 60
 
 
-def noise_reason(parsed: ParsedEmail, own_notice_header: str = "X-PSP-Notice") -> str | None:
+def noise_reason(parsed: ParsedEmail) -> str | None:
     """Why `parsed` is automated mail that must never be billed, or None when a person wrote it."""
-    if parsed.header(own_notice_header) is not None:
-        return f"our own notice ({own_notice_header} header)"
+    if parsed.header(NOTICE_HEADER) is not None:
+        return f"our own notice ({NOTICE_HEADER} header)"
     for rule in (_report, _auto_submitted, _autoreply_headers, _suppress, _precedence, _mailing_list, _bounce_sender):
         reason = rule(parsed)
         if reason is not None:

@@ -28,8 +28,8 @@ from typing import Protocol
 
 from notify.errors import PermanentMailError, TransientMailError
 from psp.config import Smtp
+from psp.own_mail import NOTICE_HEADER
 
-NOTICE_HEADER = "X-PSP-Notice"
 RETRIES = 3
 TIMEOUT_SECONDS = 30
 

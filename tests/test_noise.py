@@ -9,6 +9,7 @@ import pytest
 
 from ingest.noise import noise_reason
 from ingest.parsing import parse_message
+from psp.own_mail import NOTICE_HEADER
 
 LABELLED = Path(__file__).parent / "data" / "labelled"
 
@@ -22,10 +23,10 @@ Hi Anna, the checkout page is blank.
 """
 
 
-def reason(headers: str = "", own_notice_header: str = "X-PSP-Notice") -> str | None:
+def reason(headers: str = "") -> str | None:
     """The noise reason of a person's message with `headers` added above the body."""
     text = PERSON.format(headers=headers + "\n" if headers else "\n")
-    return noise_reason(parse_message(text.encode("utf-8")), own_notice_header)
+    return noise_reason(parse_message(text.encode("utf-8")))
 
 
 def test_a_person_writing_is_not_noise() -> None:
@@ -75,10 +76,8 @@ def test_headers_that_do_not_mean_automated(headers: str) -> None:
     assert reason(headers) is None
 
 
-def test_the_own_notice_header_is_configurable() -> None:
-    assert reason("X-Harbour-Notice: statement", own_notice_header="X-Harbour-Notice") == (
-        "our own notice (X-Harbour-Notice header)"
-    )
+def test_our_own_notices_are_noise_and_other_tools_notices_are_not() -> None:
+    assert reason(f"{NOTICE_HEADER}: statement") == f"our own notice ({NOTICE_HEADER} header)"
     assert reason("X-Harbour-Notice: statement") is None
 
 
