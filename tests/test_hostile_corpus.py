@@ -110,6 +110,23 @@ def test_parsing_never_crashes(name: str) -> None:
         assert len(result.content_hash) == 64
 
 
+def _listed_defects(row: dict[str, str]) -> set[str]:
+    """The email package's defects the manifest names ("py-defects:CloseBoundaryNotFound+…")."""
+    for trait in row["auto_traits"].split(";"):
+        kind, _, names = trait.strip().partition(":")
+        if kind == "py-defects":
+            return {f"{name}Defect" for name in names.split("+")}
+    return set()
+
+
+WITH_DEFECTS = sorted(name for name, row in MANIFEST.items() if _listed_defects(row) and name not in NOT_MAIL)
+
+
+@pytest.mark.parametrize("name", WITH_DEFECTS)
+def test_the_mime_defects_the_manifest_names_are_reported(name: str) -> None:
+    assert _listed_defects(MANIFEST[name]) <= set(parsed(name).defects)
+
+
 @pytest.mark.parametrize("name", NOT_MAIL)
 def test_not_mail_is_refused_with_a_reason(name: str) -> None:
     with pytest.raises(NotAnEmail, match=r"\w{8,}"):
