@@ -24,7 +24,7 @@ import mailparser
 from bench.corpus import load_or_generate
 from ingest.packing import pack
 from ingest.parsing import parse_message
-from ingest.store import prepare
+from ingest.prepared import prepare
 
 STEPS: dict[str, Callable[[bytes], object]] = {
     "email package parse only": email.message_from_bytes,

@@ -10,7 +10,9 @@ from sqlalchemy.engine import Engine
 
 from ingest.files import RawMessage, read_paths
 from ingest.parallel import BatchParser
-from ingest.store import BatchStore, IntakeSummary, Prepared
+from ingest.prepared import Prepared
+from ingest.store import BatchStore
+from ingest.summary import IntakeSummary
 from psp import db
 from psp.config import Settings
 

@@ -16,7 +16,8 @@ from ingest.files import Location, RawMessage
 from ingest.models import MailMessage, QuarantinedMessage
 from ingest.packing import unpack
 from ingest.parsing import parse_message
-from ingest.store import BatchStore, Prepared
+from ingest.prepared import Prepared
+from ingest.store import BatchStore
 from psp.config import Settings
 
 

@@ -31,7 +31,7 @@ from ingest.imap import folder_lock
 from ingest.noise import noise_reason
 from ingest.parsing import parse_message
 from ingest.request_tracker import Content, RequestTracker, RequestTrackerError, Ticket, Transaction
-from ingest.store import IntakeSummary
+from ingest.summary import IntakeSummary
 from ingest.ticket_models import TicketSyncState
 from ingest.ticket_store import SYSTEM_CHARS, TicketMessage, TicketStore, known_entries
 from psp import db

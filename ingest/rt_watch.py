@@ -16,17 +16,12 @@ from sqlalchemy.engine import Engine
 
 from ingest.errors import IngestError
 from ingest.rt_sync import sync_rt
-from ingest.store import IntakeSummary
+from ingest.summary import IntakeSummary
 from psp.config import Settings
 
 log = logging.getLogger(__name__)
 
 SyncLog = Callable[[IntakeSummary], None]
-
-
-def rt_watched(settings: Settings) -> bool:
-    """Whether `psp poll --watch` includes RT: a URL and a non-zero interval."""
-    return bool(settings.rt.url) and settings.rt.interval_seconds > 0
 
 
 def watch_rt(engine: Engine, settings: Settings, stop: threading.Event, on_sync: SyncLog) -> None:
@@ -42,7 +37,7 @@ def watch_rt(engine: Engine, settings: Settings, stop: threading.Event, on_sync:
 @contextmanager
 def watching_rt(engine: Engine, settings: Settings, stop: threading.Event, on_sync: SyncLog) -> Iterator[None]:
     """Run the RT watcher in a thread for the duration of the block (if RT is watched at all)."""
-    if not rt_watched(settings):
+    if not settings.rt.watched:
         yield
         return
     thread = threading.Thread(target=watch_rt, args=(engine, settings, stop, on_sync), name="rt")

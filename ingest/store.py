@@ -26,8 +26,10 @@ from ingest.files import RawMessage
 from ingest.models import MailLocation, MailMessage, QuarantinedMessage
 from ingest.noise import noise_reason
 from ingest.packing import pack
-from ingest.parsing import ParsedEmail, content_hash, parse_message
+from ingest.parsing import ParsedEmail, content_hash
+from ingest.prepared import Prepared, prepare
 from ingest.rows import Row, insert_rows
+from ingest.summary import IntakeSummary
 from ingest.threads import new_thread_key, subject_key, thread_by_headers
 from ledger.models import Category, Channel, Proposal, ProposalStatus, SourceItem
 from ledger.posting import approve
@@ -37,50 +39,9 @@ from psp.config import Settings
 EXCERPT_CHARS = 2000
 
 
-@dataclass
-class IntakeSummary:
-    """Counts of items, as `psp ingest/poll --json` print them."""
-
-    read: int = 0
-    stored: int = 0
-    duplicate: int = 0
-    ignored: int = 0
-    quarantined: int = 0
-
-    def add(self, other: IntakeSummary) -> None:
-        for name, value in asdict(other).items():
-            setattr(self, name, getattr(self, name) + value)
-
-    def line(self) -> str:
-        """`5 read, 4 stored, 0 duplicate, 1 ignored, 0 quarantined`: the counts as a log line."""
-        return ", ".join(f"{value} {name}" for name, value in asdict(self).items())
-
-
 def text_column(value: str) -> str:
     """NUL is valid in mail and tickets but not in a PostgreSQL text column; the raw message keeps it."""
     return value.replace("\x00", "")
-
-
-def parse_or_refusal(raw: bytes) -> ParsedEmail | NotAnEmail:
-    """The parsed message, or the refusal to quarantine it with (picklable, for worker processes)."""
-    try:
-        return parse_message(raw)
-    except NotAnEmail as exc:
-        return exc
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """What can be made of a raw message before the database is involved: parsed (or refused) and
-    packed. Worker processes prepare messages, so this CPU work happens on every core.
-    """
-
-    parsed: ParsedEmail | NotAnEmail
-    packed: bytes
-
-
-def prepare(raw: bytes) -> Prepared:
-    return Prepared(parse_or_refusal(raw), pack(raw))
 
 
 @dataclass(frozen=True)

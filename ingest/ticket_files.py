@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 
 from ingest.errors import IngestError
-from ingest.store import IntakeSummary
+from ingest.summary import IntakeSummary
 from ingest.ticket_store import SYSTEM_CHARS, TicketMessage, TicketStore
 from psp import db
 from psp.config import Settings, Tickets

@@ -29,7 +29,8 @@ from classify.service import Classifier, World, load_world
 from ingest.attribution import AttributionKind, attribute
 from ingest.quoting import new_text
 from ingest.rows import Row, insert_rows
-from ingest.store import EXCERPT_CHARS, IntakeSummary, text_column
+from ingest.store import EXCERPT_CHARS, text_column
+from ingest.summary import IntakeSummary
 from ingest.ticket_models import TicketEntry
 from ledger.models import Category, Channel, Proposal, ProposalStatus, SourceItem
 from ledger.posting import approve

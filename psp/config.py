@@ -215,6 +215,11 @@ class Rt:
     timeout_seconds: int = 30
     since: str = ""
 
+    @property
+    def watched(self) -> bool:
+        """Whether `psp poll --watch` includes RT: a URL and a non-zero interval."""
+        return bool(self.url) and self.interval_seconds > 0
+
 
 @dataclass(frozen=True)
 class Tickets:

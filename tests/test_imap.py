@@ -26,7 +26,7 @@ from sqlmodel import Session, func, select
 
 from ingest.imap import ImapError, connect, mailbox_health, poll_account
 from ingest.models import MailLocation, MailMessage, QuarantinedMessage
-from ingest.store import IntakeSummary
+from ingest.summary import IntakeSummary
 from ledger.models import SourceItem
 from psp.config import ImapAccount, Mail, Settings, Staff
 from tests.servers.dovecot import DovecotServer, find_free_port_base

@@ -16,7 +16,8 @@ from ingest.intake import ingest_files
 from ingest.models import MailLocation, MailMessage, QuarantinedMessage
 from ingest.packing import unpack
 from ingest.quarantine import list_quarantine, retry_quarantined
-from ingest.store import BatchStore, IntakeSummary
+from ingest.store import BatchStore
+from ingest.summary import IntakeSummary
 from ledger.clients import add_client
 from ledger.models import Plan, Proposal, SourceItem
 from psp import db

@@ -10,7 +10,7 @@ from pathlib import Path
 from ingest.errors import NotAnEmail
 from ingest.packing import pack, unpack
 from ingest.parallel import MIN_PARALLEL_BATCH, BatchParser
-from ingest.store import prepare
+from ingest.prepared import prepare
 
 LABELLED = Path(__file__).parent / "data" / "labelled"
 

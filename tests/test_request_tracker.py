@@ -28,7 +28,7 @@ from ingest.errors import IngestError
 from ingest.imap import folder_lock
 from ingest.request_tracker import RequestTrackerError
 from ingest.rt_sync import sync_rt, system_name
-from ingest.store import IntakeSummary
+from ingest.summary import IntakeSummary
 from ingest.ticket_models import TicketEntry, TicketSyncState
 from ledger.clients import add_client
 from ledger.models import Category, Client, LedgerEntry, Plan, Proposal, SourceItem

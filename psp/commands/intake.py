@@ -12,7 +12,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from ingest.intake import ingest_files
 from ingest.packing import unpack
 from ingest.quarantine import list_quarantine, retry_quarantined, show_quarantined
-from ingest.store import IntakeSummary
+from ingest.summary import IntakeSummary
 from ingest.ticket_files import import_ticket_files, is_ticket_file
 from psp.commands.common import context, print_json, print_listing
 

@@ -1,23 +1,20 @@
 """`psp poll` and `psp mailboxes`: the IMAP accounts (and Request Tracker, under --watch), and their health.
 
 Apart from `psp ingest`, so that a poll from cron loads neither the progress bar nor the file
-importers: start-up is most of an idle poll's time.
+importers, and `--watch` lives in `psp.commands.watching`, loaded only for it: start-up is most of
+an idle poll's time.
 """
 
 from __future__ import annotations
 
-import logging
-import signal
-import threading
+import importlib
 from dataclasses import asdict
 from typing import Annotated
 
 import typer
 
 from ingest.imap import ImapError, mailbox_health, poll_account
-from ingest.rt_watch import rt_watched, watching_rt
-from ingest.store import IntakeSummary
-from ingest.watch import watch
+from ingest.summary import IntakeSummary
 from psp.commands.common import context, print_json, print_listing
 
 
@@ -33,7 +30,7 @@ def poll(
     app = context(ctx)
     if once and watch_mode:
         raise typer.BadParameter("choose --once or --watch, not both")
-    if not app.settings.imap and not (watch_mode and rt_watched(app.settings)):
+    if not app.settings.imap and not (watch_mode and app.settings.rt.watched):
         raise ImapError(f"no [[imap]] accounts in {app.settings.source}: nothing to poll")
     engine = app.engine()
 
@@ -41,15 +38,7 @@ def poll(
         typer.echo(f"{account}/{folder}: {batch.line()}", err=True)
 
     if watch_mode:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        try:
-            with watching_rt(engine, app.settings, stop, lambda s: typer.echo(f"rt: {s.line()}", err=True)):
-                watch(engine, app.settings, stop, log_batch)
-                stop.wait()  # with RT alone, no IMAP watcher holds the command open
-        except KeyboardInterrupt:
-            stop.set()
+        importlib.import_module("psp.commands.watching").run(engine, app.settings, log_batch)
         return
     total, errors = IntakeSummary(), []
     for account in app.settings.imap:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ingest.rt_sync import sync_health, sync_rt
-from ingest.store import IntakeSummary
+from ingest.summary import IntakeSummary
 from psp.commands.common import context, print_json, print_listing
 
 sync_app = typer.Typer(help="Read helpdesk tickets.", no_args_is_help=True)
