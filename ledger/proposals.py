@@ -19,32 +19,6 @@ from psp.config import Policy
 MANUAL_RULE = "manual"
 
 
-def pending_proposal(
-    item: SourceItem,
-    *,
-    category: Category,
-    contact_minutes: int,
-    minutes: int,
-    rule: str,
-    explanation: str,
-    project_id: int | None = None,
-) -> Proposal:
-    """A pending proposal for a stored item, not yet added to a session."""
-    assert item.id is not None
-    return Proposal(
-        **pending_values(
-            item.id,
-            item.client_id,
-            category=category,
-            contact_minutes=contact_minutes,
-            minutes=minutes,
-            rule=rule,
-            explanation=explanation,
-            project_id=project_id,
-        )
-    )
-
-
 def pending_values(
     source_item_id: int,
     client_id: int | None,
@@ -93,14 +67,18 @@ def propose(
     project_id: int | None = None,
 ) -> Proposal:
     """Record a pending proposal for a stored source item."""
-    proposal = pending_proposal(
-        item,
-        category=category,
-        contact_minutes=contact_minutes,
-        minutes=minutes,
-        rule=rule,
-        explanation=explanation,
-        project_id=project_id,
+    assert item.id is not None
+    proposal = Proposal(
+        **pending_values(
+            item.id,
+            item.client_id,
+            category=category,
+            contact_minutes=contact_minutes,
+            minutes=minutes,
+            rule=rule,
+            explanation=explanation,
+            project_id=project_id,
+        )
     )
     session.add(proposal)
     session.flush()
