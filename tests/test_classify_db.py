@@ -182,7 +182,8 @@ def test_auto_approve_posts_each_message_of_a_thread_in_one_batch(engine: Engine
     assert entries == [1, 2]
 
 
-def test_in_one_batch_our_reply_goes_to_the_request_it_answers(engine: Engine) -> None:
+def _store_question_reply_and_follow_up(engine: Engine) -> None:
+    """A client's question, our long reply, the client's follow-up: one thread, in one batch."""
     make_world(engine)
     batch = [
         _mail(1, "jane@acme-shop.example", "Shipping zones", "How do I add a shipping zone for Ireland?"),
@@ -191,20 +192,17 @@ def test_in_one_batch_our_reply_goes_to_the_request_it_answers(engine: Engine) -
     ]
     with db.transaction(engine) as session:
         BatchStore(session, SETTINGS).store(batch)
+
+
+def test_in_one_batch_our_reply_goes_to_the_request_it_answers(engine: Engine) -> None:
+    _store_question_reply_and_follow_up(engine)
     with Session(engine) as session:
         contact = session.exec(select(Proposal.contact_minutes).order_by(Proposal.id)).all()
     assert contact == [19, 9]  # the reply's 10 minutes of writing belong to the first message
 
 
 def test_reclassify_gives_our_reply_only_to_the_request_it_answered(engine: Engine) -> None:
-    make_world(engine)
-    batch = [
-        _mail(1, "jane@acme-shop.example", "Shipping zones", "How do I add a shipping zone for Ireland?"),
-        _mail(2, "anna@harbourcart.example", "Re: Shipping zones", "word " * 400, reply_to=1),
-        _mail(3, "jane@acme-shop.example", "Re: Shipping zones", "Thanks, and how about Northern Ireland?", reply_to=2),
-    ]
-    with db.transaction(engine) as session:
-        BatchStore(session, SETTINGS).store(batch)
+    _store_question_reply_and_follow_up(engine)
     with db.transaction(engine) as session:
         reclassify_pending(session, SETTINGS, Classifier.from_settings(SETTINGS))
     with Session(engine) as session:
