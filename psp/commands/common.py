@@ -13,6 +13,7 @@ import typer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from ingest.summary import IntakeSummary
 from ledger.errors import InvalidInputError
 from ledger.tables import text_table
 from psp import db
@@ -88,3 +89,11 @@ def print_listing(
 def print_json(value: object) -> None:
     """With --json a command prints this and nothing else on stdout."""
     typer.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def print_summary(summary: IntakeSummary, as_json: bool) -> None:
+    """An intake run's counts: the JSON the CLI contract names, or one line."""
+    if as_json:
+        print_json(asdict(summary))
+    else:
+        typer.echo(summary.line())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +13,7 @@ from ingest.packing import unpack
 from ingest.quarantine import list_quarantine, retry_quarantined, show_quarantined
 from ingest.summary import IntakeSummary
 from ingest.ticket_files import import_ticket_files, is_ticket_file
-from psp.commands.common import context, print_json, print_listing
+from psp.commands.common import context, print_listing, print_summary
 
 quarantine_app = typer.Typer(help="Messages that could not be parsed or stored.", no_args_is_help=True)
 
@@ -45,10 +44,7 @@ def ingest(
 
         summary = ingest_files(engine, app.settings, paths, advance) if paths else IntakeSummary()
     summary.add(tickets_summary)
-    if as_json:
-        print_json(asdict(summary))
-    else:
-        typer.echo(summary.line())
+    print_summary(summary, as_json)
 
 
 @quarantine_app.command("list")

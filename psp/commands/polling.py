@@ -8,14 +8,13 @@ an idle poll's time.
 from __future__ import annotations
 
 import importlib
-from dataclasses import asdict
 from typing import Annotated
 
 import typer
 
 from ingest.imap import ImapError, mailbox_health, poll_account
 from ingest.summary import IntakeSummary
-from psp.commands.common import context, print_json, print_listing
+from psp.commands.common import context, print_listing, print_summary
 
 
 def poll(
@@ -45,10 +44,7 @@ def poll(
         summary, failed = poll_account(engine, app.settings, account, None if as_json else log_batch)
         total.add(summary)
         errors.extend(failed)
-    if as_json:
-        print_json(asdict(total))
-    else:
-        typer.echo(total.line())
+    print_summary(total, as_json)
     if errors:
         raise ImapError("; ".join(errors))
 

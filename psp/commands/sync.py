@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated
 
 import typer
 
 from ingest.rt_sync import sync_health, sync_rt
 from ingest.summary import IntakeSummary
-from psp.commands.common import context, print_json, print_listing
+from psp.commands.common import context, print_listing, print_summary
 
 sync_app = typer.Typer(help="Read helpdesk tickets.", no_args_is_help=True)
 
@@ -23,10 +22,7 @@ def sync_request_tracker(ctx: typer.Context, as_json: Annotated[bool, typer.Opti
         typer.echo(f"page {number}: {summary.line()}", err=True)
 
     summary = sync_rt(app.engine(), app.settings, on_page=None if as_json else log_page)
-    if as_json:
-        print_json(asdict(summary))
-    else:
-        typer.echo(summary.line())
+    print_summary(summary, as_json)
 
 
 @sync_app.command("status")
