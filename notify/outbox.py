@@ -6,13 +6,13 @@ the relay accepted it means nothing is reported sent that was not.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from ingest.packing import pack, unpack
 from ledger.models import utcnow
 from notify.errors import PermanentMailError, TransientMailError
 from notify.mailer import Composed, Mailer, build_message, send_with_retries, wire_bytes
@@ -30,7 +30,7 @@ def record(session: Session, composed: Composed, settings: Settings, *, client_i
         recipients=", ".join((*composed.to, *composed.cc)),
         subject=composed.subject,
         message_id=str(message["Message-ID"]),
-        raw=zlib.compress(wire_bytes(message)),
+        raw=pack(wire_bytes(message)),
     )
     session.add(mail)
     session.flush()
@@ -71,7 +71,7 @@ def deliver_pending(
             mail = session.get(OutgoingMail, mail_id)
             assert mail is not None
             try:
-                mail.attempts += send_with_retries(mailer, zlib.decompress(mail.raw), pause_seconds)
+                mail.attempts += send_with_retries(mailer, unpack(mail.raw), pause_seconds)
                 mail.status, mail.sent_at, mail.last_error = "sent", utcnow(), None
             except TransientMailError as exc:
                 mail.attempts += 1
